@@ -4,3 +4,11 @@ import xmlFactory, { Element, escapeXML, escapeXMLText } from '@xmpp/xml';
 
 export { Element, escapeXML, escapeXMLText };
 export const xml = xmlFactory;
+
+/** A deep copy (ltx's typings do not expose its clone()). */
+export function cloneElement(el: Element): Element {
+  const copy = new Element(el.name, { ...el.attrs });
+  for (const child of el.children) copy.children.push(typeof child === 'string' ? child : cloneElement(child));
+  for (const child of copy.children) if (typeof child !== 'string') child.parent = copy;
+  return copy;
+}

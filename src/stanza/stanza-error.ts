@@ -1,5 +1,5 @@
 import { NS } from '../ns.ts';
-import { Element, xml } from '../xml.ts';
+import { Element, cloneElement, xml } from '../xml.ts';
 
 // RFC 6120 §8.3.2 error types and §8.3.3 defined conditions.
 export type StanzaErrorType = 'auth' | 'cancel' | 'continue' | 'modify' | 'wait';
@@ -68,7 +68,7 @@ export function errorReply(stanza: Element, error: StanzaError, includeOriginal 
   if (from !== undefined) attrs.to = from;
   if (to !== undefined) attrs.from = to;
   const reply = xml(stanza.name, attrs);
-  if (includeOriginal) for (const child of stanza.children) if (typeof child !== 'string') reply.cnode(child.clone());
+  if (includeOriginal) for (const child of stanza.children) if (typeof child !== 'string') reply.cnode(cloneElement(child));
   reply.cnode(error.toElement());
   return reply;
 }

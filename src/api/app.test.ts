@@ -1,0 +1,345 @@
+// Admin API, unit tier: app.inject() against in-memory fakes of ApiDeps (no sockets, no SQL).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import type { ScramCredential } from '../auth/scram-credential.ts';
+import { SaslPrepError } from '../auth/scram.ts';
+import type { UserRecord, UserStore } from '../storage/user-store.ts';
+import { buildApiApp } from './app.ts';
+import type { ApiDeps, SessionDirectory, SessionInfo } from './deps.types.ts';
+
+const TOKEN = 'test-admin-token_0123456789';
+
+class MemoryUsers implements UserStore {
+  /** Like the SQL store, a page never holds more than this many rows. */
+  maxLimit = 1000;
+  readonly rows = new Map<string, { createdAt: Date; credentials: readonly ScramCredential[] }>();
+  async create(username: string, credentials: readonly ScramCredential[]) {
+    if (this.rows.has(username)) return false;
+    this.rows.set(username, { createdAt: new Date(), credentials });
+    return true;
+  }
+  async credential(username: string, hash: ScramCredential['hash']) {
+    return this.rows.get(username)?.credentials.find((c) => c.hash === hash);
+  }
+  async exists(username: string) {
+    return this.rows.has(username);
+  }
+  async list(opts: { limit?: number; after?: string } = {}): Promise<UserRecord[]> {
+    const names = [...this.rows.keys()].sort().filter((n) => opts.after === undefined || n > opts.after);
+    return names.slice(0, Math.min(opts.limit ?? 100, this.maxLimit)).map((username) => ({ username, createdAt: this.rows.get(username)!.createdAt }));
+  }
+  async delete(username: string) {
+    return this.rows.delete(username);
+  }
+  async setCredentials(username: string, credentials: readonly ScramCredential[]) {
+    const row = this.rows.get(username);
+    if (row === undefined) return false;
+    this.rows.set(username, { ...row, credentials });
+    return true;
+  }
+}
+
+class FakeSessions implements SessionDirectory {
+  sessions: SessionInfo[] = [];
+  readonly kickedUsers: Array<{ localpart: string; text: string | undefined }> = [];
+  list() {
+    return this.sessions;
+  }
+  kick(fullJid: string) {
+    const before = this.sessions.length;
+    this.sessions = this.sessions.filter((s) => s.jid !== fullJid);
+    return this.sessions.length < before;
+  }
+  kickUser(localpart: string, text?: string) {
+    this.kickedUsers.push({ localpart, text });
+    return 1;
+  }
+}
+
+// A stand-in for RFC 7622 UsernameCaseMapped, good enough for these tests: ASCII case folding,
+// and the characters §3.3.1 forbids.
+const fakeNormalize = (raw: string): string | undefined =>
+  raw.length === 0 || /[\s"&'/:<>@]/.test(raw) ? undefined : raw.toLowerCase();
+
+// Records which passwords were derived, so a test can see which one was stored.
+const fakeDerive = (password: string): ScramCredential[] => {
+  if (password.includes('\u0007')) throw new SaslPrepError('prohibited-character', 7);
+  return [{ hash: 'SHA-256', salt: Buffer.from('salt'), iterations: 4096, storedKey: Buffer.from(password), serverKey: Buffer.alloc(32) }];
+};
+
+let users: MemoryUsers;
+let sessions: FakeSessions;
+let app: FastifyInstance;
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+beforeEach(async () => {
+  users = new MemoryUsers();
+  sessions = new FakeSessions();
+  const deps: ApiDeps = {
+    domain: 'example.org',
+    users,
+    sessions,
+    adminTokens: { verify: async (t) => t === TOKEN },
+    normalizeLocalpart: fakeNormalize,
+    deriveCredentials: fakeDerive,
+  };
+  app = await buildApiApp(deps);
+});
+afterEach(async () => {
+  await app.close();
+});
+
+const createUser = (username: string, password = 'secret') =>
+  app.inject({ method: 'POST', url: '/api/v1/users', headers: auth, payload: { username, password } });
+
+function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json(): unknown }, status: number) {
+  expect(res.statusCode).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  const body = res.json() as Record<string, unknown>;
+  expect(body).toEqual({ type: expect.any(String), title: expect.any(String), status, detail: expect.any(String) });
+  expect(String(body.type)).toMatch(/^(about:blank|urn:)/);
+  return body as { type: string; title: string; status: number; detail: string };
+}
+
+describe('admin authentication', () => {
+  it('refuses a request without a token with 401 and a Bearer challenge', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/users' });
+    expectProblem(res, 401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="warden"');
+  });
+
+  it('refuses a wrong token with 401 invalid_token', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: 'Bearer nope' } });
+    expectProblem(res, 401);
+    expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+  });
+
+  it('refuses a non-Bearer scheme', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: `Basic ${TOKEN}` } });
+    expectProblem(res, 401);
+  });
+
+  it('checks the token before validating the body', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/users', payload: { username: 'a b' } });
+    expectProblem(res, 401);
+    expect(users.rows.size).toBe(0);
+  });
+
+  it('answers unknown /api paths with 401 to callers without a token, 404 to admins', async () => {
+    expectProblem(await app.inject({ method: 'GET', url: '/api/v1/nothing' }), 401);
+    expectProblem(await app.inject({ method: 'GET', url: '/api/v1/nothing', headers: auth }), 404);
+  });
+
+  // The router decodes %61 to "a": a check on the raw URL prefix would let this through.
+  it('guards a percent-encoded path that the router matches to an /api route', async () => {
+    expectProblem(await app.inject({ method: 'GET', url: '/%61pi/v1/users' }), 401);
+  });
+
+  it('serves /healthz without a token', async () => {
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe('POST /api/v1/users', () => {
+  it('creates a user and answers 201 with the JID', async () => {
+    const res = await createUser('alice');
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toEqual({ username: 'alice', jid: 'alice@example.org' });
+    expect(users.rows.has('alice')).toBe(true);
+  });
+
+  it('stores the normalised username', async () => {
+    const res = await createUser('Alice');
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toEqual({ username: 'alice', jid: 'alice@example.org' });
+    expect([...users.rows.keys()]).toEqual(['alice']);
+  });
+
+  it('answers 409 when the (normalised) username is taken', async () => {
+    await createUser('alice');
+    const body = expectProblem(await createUser('ALICE'), 409);
+    expect(body.detail).toContain('already exists');
+  });
+
+  it.each(['a b', 'a@b', ''])('rejects the invalid localpart %j with 400', async (name) => {
+    expectProblem(await createUser(name), 400);
+    expect(users.rows.size).toBe(0);
+  });
+
+  it('rejects an empty password and one over 1024 characters', async () => {
+    expectProblem(await createUser('bob', ''), 400);
+    expectProblem(await createUser('bob', 'x'.repeat(1025)), 400);
+    expect((await createUser('bob', 'x'.repeat(1024))).statusCode).toBe(201);
+  });
+
+  it('rejects a password SASLprep refuses with 400', async () => {
+    const body = expectProblem(await createUser('bob', 'bell\u0007'), 400);
+    expect(body.type).toBe('urn:warden:problem:invalid-password');
+    expect(users.rows.size).toBe(0);
+  });
+
+  it('answers schema violations as problem+json naming the field', async () => {
+    const body = expectProblem(await app.inject({ method: 'POST', url: '/api/v1/users', headers: auth, payload: { username: 'bob' } }), 400);
+    expect(body.detail).toContain('password');
+  });
+
+  it('answers malformed JSON without echoing the body', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/users',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: '{"username":"bob","password":"hunter2"',
+    });
+    const body = expectProblem(res, 400);
+    expect(body.detail).not.toContain('hunter2');
+  });
+
+  it('refuses a body over the limit with 413', async () => {
+    expectProblem(await createUser('bob', 'x'.repeat(70 * 1024)), 413);
+  });
+
+  it('refuses a non-JSON body with 415', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { ...auth, 'content-type': 'application/xml' }, payload: '<alice/>' });
+    expectProblem(res, 415);
+  });
+});
+
+describe('GET /api/v1/users', () => {
+  it('pages through users with a cursor', async () => {
+    for (const n of ['carol', 'alice', 'dave', 'bob', 'erin']) await createUser(n);
+    const first = await app.inject({ method: 'GET', url: '/api/v1/users?limit=2', headers: auth });
+    expect(first.statusCode).toBe(200);
+    const page1 = first.json() as { items: Array<{ username: string; jid: string; createdAt: string }>; next: string | null };
+    expect(page1.items.map((u) => u.username)).toEqual(['alice', 'bob']);
+    expect(page1.items[0]?.jid).toBe('alice@example.org');
+    expect(new Date(page1.items[0]!.createdAt).toISOString()).toBe(page1.items[0]!.createdAt);
+    expect(page1.next).toBe('bob');
+
+    const page2 = (await app.inject({ method: 'GET', url: `/api/v1/users?limit=2&after=${page1.next}`, headers: auth })).json() as typeof page1;
+    expect(page2.items.map((u) => u.username)).toEqual(['carol', 'dave']);
+    const page3 = (await app.inject({ method: 'GET', url: `/api/v1/users?limit=2&after=${page2.next}`, headers: auth })).json() as typeof page1;
+    expect(page3.items.map((u) => u.username)).toEqual(['erin']);
+    expect(page3.next).toBeNull();
+  });
+
+  it('answers next: null when the last page is exactly full', async () => {
+    for (const n of ['a1', 'a2']) await createUser(n);
+    const res = (await app.inject({ method: 'GET', url: '/api/v1/users?limit=2', headers: auth })).json() as { next: string | null };
+    expect(res.next).toBeNull();
+  });
+
+  it('still finds the next page when the store caps the page size', async () => {
+    users.maxLimit = 3;
+    for (const n of ['a1', 'a2', 'a3', 'a4']) await createUser(n);
+    const res = (await app.inject({ method: 'GET', url: '/api/v1/users?limit=3', headers: auth })).json() as { next: string | null };
+    expect(res.next).toBe('a3');
+  });
+
+  it.each(['0', '1001', 'ten'])('rejects limit=%s with 400', async (limit) => {
+    expectProblem(await app.inject({ method: 'GET', url: `/api/v1/users?limit=${limit}`, headers: auth }), 400);
+  });
+});
+
+describe('DELETE /api/v1/users/:username', () => {
+  it('deletes, ends the sessions, and answers 404 the second time', async () => {
+    await createUser('alice');
+    const res = await app.inject({ method: 'DELETE', url: '/api/v1/users/Alice', headers: auth });
+    expect(res.statusCode).toBe(204);
+    expect(res.body).toBe('');
+    expect(users.rows.has('alice')).toBe(false);
+    expect(sessions.kickedUsers).toEqual([{ localpart: 'alice', text: 'Account deleted' }]);
+
+    expectProblem(await app.inject({ method: 'DELETE', url: '/api/v1/users/alice', headers: auth }), 404);
+    expect(sessions.kickedUsers).toHaveLength(1);
+  });
+});
+
+describe('PUT /api/v1/users/:username/password', () => {
+  it('replaces the credentials and ends the sessions', async () => {
+    await createUser('alice', 'old');
+    const res = await app.inject({ method: 'PUT', url: '/api/v1/users/alice/password', headers: auth, payload: { password: 'new' } });
+    expect(res.statusCode).toBe(204);
+    expect((await users.credential('alice', 'SHA-256'))?.storedKey.toString()).toBe('new');
+    expect(sessions.kickedUsers).toEqual([{ localpart: 'alice', text: 'Password changed' }]);
+  });
+
+  it('answers 404 for an unknown user and 400 for an empty password', async () => {
+    expectProblem(await app.inject({ method: 'PUT', url: '/api/v1/users/nobody/password', headers: auth, payload: { password: 'x' } }), 404);
+    await createUser('alice');
+    expectProblem(await app.inject({ method: 'PUT', url: '/api/v1/users/alice/password', headers: auth, payload: { password: '' } }), 400);
+  });
+});
+
+describe('/api/v1/sessions', () => {
+  const since = new Date('2024-05-01T10:00:00.000Z');
+  beforeEach(() => {
+    sessions.sessions = [
+      { jid: 'alice@example.org/phone', ip: '192.0.2.1', transport: 'tls', secure: true, since },
+      { jid: 'bob@example.org/web', ip: '192.0.2.2', transport: 'websocket', secure: false, since },
+    ];
+  });
+
+  it('lists the sessions', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/sessions', headers: auth });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      items: [
+        { jid: 'alice@example.org/phone', ip: '192.0.2.1', transport: 'tls', secure: true, since: '2024-05-01T10:00:00.000Z' },
+        { jid: 'bob@example.org/web', ip: '192.0.2.2', transport: 'websocket', secure: false, since: '2024-05-01T10:00:00.000Z' },
+      ],
+    });
+  });
+
+  it('ends one session by its url-encoded full JID, then answers 404', async () => {
+    const url = `/api/v1/sessions/${encodeURIComponent('alice@example.org/phone')}`;
+    expect((await app.inject({ method: 'DELETE', url, headers: auth })).statusCode).toBe(204);
+    expect(sessions.sessions.map((s) => s.jid)).toEqual(['bob@example.org/web']);
+    expectProblem(await app.inject({ method: 'DELETE', url, headers: auth }), 404);
+  });
+
+  it('accepts a long full JID', async () => {
+    const jid = `${'a'.repeat(500)}@example.org/${'r'.repeat(500)}`;
+    expectProblem(await app.inject({ method: 'DELETE', url: `/api/v1/sessions/${encodeURIComponent(jid)}`, headers: auth }), 404);
+  });
+});
+
+describe('errors', () => {
+  it('answers an unknown route with 404 problem+json', async () => {
+    const body = expectProblem(await app.inject({ method: 'GET', url: '/nope' }), 404);
+    expect(body.type).toBe('about:blank');
+    expect(body.title).toBe('Not Found');
+  });
+
+  it('answers a badly percent-encoded URL with 400 problem+json', async () => {
+    expectProblem(await app.inject({ method: 'DELETE', url: '/api/v1/sessions/%E0%A4%A', headers: auth }), 400);
+  });
+
+  it('hides the cause of a 500', async () => {
+    users.list = async () => {
+      throw new Error('connection to 10.0.0.5 refused');
+    };
+    const body = expectProblem(await app.inject({ method: 'GET', url: '/api/v1/users', headers: auth }), 500);
+    expect(body.detail).not.toContain('10.0.0.5');
+  });
+});
+
+describe('HTTPS', () => {
+  it('serves the same app over TLS when given a certificate', async () => {
+    const { generate } = await import('selfsigned');
+    const pems = await generate([{ name: 'commonName', value: 'localhost' }]);
+    const https = await import('node:https');
+    const tlsApp = await buildApiApp(
+      { domain: 'example.org', users, sessions, adminTokens: { verify: async () => false }, normalizeLocalpart: fakeNormalize, deriveCredentials: fakeDerive },
+      { https: { cert: pems.cert, key: pems.private } },
+    );
+    try {
+      expect(tlsApp.server).toBeInstanceOf(https.Server);
+      const res = await tlsApp.inject({ method: 'GET', url: '/healthz' });
+      expect(res.json()).toEqual({ status: 'ok' });
+    } finally {
+      await tlsApp.close();
+    }
+  });
+});

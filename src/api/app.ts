@@ -1,0 +1,86 @@
+// The HTTP side of Warden: builds (never listens on) a fastify app with the admin API and the
+// health check. The composition root adds the XMPP-over-WebSocket route to the returned instance
+// and calls listen(); nothing here imports a transport or SQL — everything arrives in ApiDeps.
+//
+//   /healthz            public
+//   /api/...            one encapsulated scope; its first hook is the admin-token check
+//     /api/v1/users     routes/users.ts
+//     /api/v1/sessions  routes/sessions.ts
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { requireAdminToken } from './auth.ts';
+import { silentLogger, type Logger } from '../log.ts';
+import type { ApiDeps } from './deps.types.ts';
+import { clientErrorHandler, notFound, sendProblem, toProblem } from './errors.ts';
+import { healthRoutes } from './routes/health.ts';
+import { sessionsRoutes } from './routes/sessions.ts';
+import { usersRoutes } from './routes/users.ts';
+
+/** Largest request body the admin API reads; its requests are small JSON objects. */
+export const API_BODY_LIMIT = 64 * 1024;
+
+export interface ApiAppOptions {
+  /** fastify's own request logging (pino, JSON to stdout). Off by default. */
+  readonly logger?: boolean;
+  /** Warden's logger for what the API does (users created, tokens refused) and for 500s' causes. */
+  readonly log?: Logger;
+  /** Reverse proxies whose X-Forwarded-For/-Proto are believed (request.ip, request.protocol). */
+  readonly trustProxy?: string[] | boolean;
+  /** Serve HTTPS with this PEM certificate (chain) and key instead of plain HTTP. */
+  readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+}
+
+export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Promise<FastifyInstance> {
+  const log = (opts.log ?? silentLogger).child({ component: 'http' });
+  const options = {
+    logger: opts.logger ?? false,
+    trustProxy: opts.trustProxy ?? false,
+    // A full JID in DELETE /api/v1/sessions/:jid is up to 3×1023 octets, percent-encoded (find-my-way's default is 100).
+    routerOptions: { maxParamLength: 10_000 },
+    // Errors raised before routing (bad percent-encoding) and below HTTP (malformed requests)
+    // would otherwise get fastify's own JSON shape.
+    frameworkErrors: (err, request, reply) => {
+      sendProblem(reply, toProblem(err, request.id).problem);
+    },
+    clientErrorHandler,
+  } satisfies FastifyServerOptions;
+  // fastify types an HTTPS instance by its https.Server; requests and replies are the same
+  // IncomingMessage/ServerResponse, so callers get one FastifyInstance type either way.
+  const app: FastifyInstance =
+    opts.https === undefined ? Fastify(options) : (Fastify({ ...options, https: { cert: opts.https.cert, key: opts.https.key } }) as unknown as FastifyInstance);
+
+  // The one place a thrown error becomes a response: schema validation, body parsing, ApiProblem
+  // from handlers, and bugs (logged, answered with a generic 500 — never a stack trace).
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const { problem, internal } = toProblem(err, request.id);
+    if (internal) {
+      request.log.error({ err }, 'HTTP request failed');
+      log.error('HTTP request failed', { requestId: request.id, method: request.method, route: request.routeOptions.url, error: err.stack ?? err.message });
+    }
+    return sendProblem(reply, problem);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, notFound(`There is no ${request.method} ${request.url.split('?')[0] ?? ''} here.`)),
+  );
+
+  // Not awaited: plugins load in order when the composition root calls listen() (or ready()).
+  void app.register(healthRoutes);
+
+  void app.register(
+    async (api) => {
+      // First, before any route: every route of this scope (and its 404 handler) runs it.
+      requireAdminToken(api, deps.adminTokens, log);
+      api.addHook('onRoute', (route) => {
+        route.bodyLimit ??= API_BODY_LIMIT;
+      });
+      // Unknown /api paths answer 404 only to a caller holding a token; others get 401.
+      api.setNotFoundHandler((request, reply) =>
+        sendProblem(reply, notFound(`There is no ${request.method} ${request.url.split('?')[0] ?? ''} in the admin API.`)),
+      );
+      await api.register(usersRoutes, { prefix: '/v1/users', deps, log });
+      await api.register(sessionsRoutes, { prefix: '/v1/sessions', deps, log });
+    },
+    { prefix: '/api' },
+  );
+
+  return app;
+}

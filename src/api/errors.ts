@@ -1,0 +1,131 @@
+// RFC 9457 problem details: the one shape every 4xx/5xx of the HTTP API takes. Handlers throw an
+// ApiProblem; anything else thrown (fastify's validation and parser errors, bugs) is converted in
+// one place, toProblem(), so no route can answer with an HTML page or a stack trace.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyReply } from 'fastify';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** Problem types of this API. RFC 9457 §4.2.1: "about:blank" when the status code says it all. */
+export const ProblemType = {
+  blank: 'about:blank',
+  invalidRequest: 'urn:warden:problem:invalid-request',
+  invalidUsername: 'urn:warden:problem:invalid-username',
+  invalidPassword: 'urn:warden:problem:invalid-password',
+  userExists: 'urn:warden:problem:user-exists',
+  userNotFound: 'urn:warden:problem:user-not-found',
+  sessionNotFound: 'urn:warden:problem:session-not-found',
+  unauthorized: 'urn:warden:problem:unauthorized',
+} as const;
+export type ProblemType = (typeof ProblemType)[keyof typeof ProblemType];
+
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly detail: string;
+}
+
+/** JSON schema of a problem body, for the `response` section of route schemas. */
+export const problemSchema = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+  },
+} as const;
+
+/** An error a handler (or hook) throws on purpose; its fields are safe to show the client. */
+export class ApiProblem extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly title: string;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(status: number, detail: string, opts: { type?: string; title?: string; headers?: Record<string, string> } = {}) {
+    super(detail);
+    this.name = 'ApiProblem';
+    this.status = status;
+    this.type = opts.type ?? ProblemType.blank;
+    this.title = opts.title ?? STATUS_CODES[status] ?? 'Error';
+    this.headers = opts.headers ?? {};
+  }
+
+  toJSON(): Problem {
+    return { type: this.type, title: this.title, status: this.status, detail: this.message };
+  }
+}
+
+export const badRequest = (detail: string, type: string = ProblemType.invalidRequest, title = 'Invalid request') =>
+  new ApiProblem(400, detail, { type, title });
+export const notFound = (detail: string, type: string = ProblemType.blank, title?: string) =>
+  new ApiProblem(404, detail, title === undefined ? { type } : { type, title });
+export const conflict = (detail: string, type: string, title: string) => new ApiProblem(409, detail, { type, title });
+
+/** fastify's own error codes whose message could echo request content; replaced by a fixed text. */
+const FIXED_DETAIL: Readonly<Record<string, string>> = {
+  // JSON.parse messages quote the body — which may hold a password.
+  FST_ERR_CTP_INVALID_JSON_BODY: 'The request body is not valid JSON.',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Unsupported Content-Type; send application/json.',
+  FST_ERR_BAD_URL: 'The URL is not validly percent-encoded.',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is too large.',
+};
+
+interface ErrorLike {
+  readonly code?: unknown;
+  readonly statusCode?: unknown;
+  readonly validation?: unknown;
+  readonly message?: unknown;
+}
+
+/**
+ * Converts anything thrown while handling a request into a problem. `internal` is true for 5xx:
+ * the caller logs the original error and the client only sees a generic text.
+ */
+export function toProblem(err: unknown, requestId?: string): { problem: ApiProblem; internal: boolean } {
+  if (err instanceof ApiProblem) return { problem: err, internal: err.status >= 500 };
+  const e: ErrorLike = typeof err === 'object' && err !== null ? (err as ErrorLike) : {};
+  const status = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode <= 599 ? e.statusCode : 500;
+  if (status >= 500) {
+    const ref = requestId === undefined ? '' : ` (request ${requestId})`;
+    return { problem: new ApiProblem(status, `The server could not complete the request; see its log${ref}.`), internal: true };
+  }
+  if (e.validation !== undefined) {
+    // fastify's schema messages name the field and the rule ("body/password must NOT have fewer
+    // than 1 characters"), never the value.
+    return { problem: badRequest(String(e.message)), internal: false };
+  }
+  const code = typeof e.code === 'string' ? e.code : '';
+  const detail = FIXED_DETAIL[code] ?? (typeof e.message === 'string' && e.message.length > 0 ? e.message : (STATUS_CODES[status] ?? 'Error'));
+  return { problem: new ApiProblem(status, detail), internal: false };
+}
+
+export function sendProblem(reply: FastifyReply, problem: ApiProblem): FastifyReply {
+  for (const [name, value] of Object.entries(problem.headers)) reply.header(name, value);
+  // Serialised here rather than by a route's response schema, so the shape does not depend on
+  // which route (if any) the error came from.
+  return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).serializer(JSON.stringify).send(problem.toJSON());
+}
+
+/**
+ * Replaces fastify's clientError handler (malformed HTTP, oversized headers, timeouts), which
+ * answers with application/json of its own shape.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const detail =
+    status === 408 ? 'The request was not received in time.' : status === 431 ? 'The request headers are too large.' : 'The request is not valid HTTP.';
+  const body = JSON.stringify(new ApiProblem(status, detail).toJSON());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}

@@ -1,0 +1,66 @@
+// Live client sessions: /api/v1/sessions. Reads and ends sessions through the SessionDirectory the
+// composition root hands in; the API never touches a socket itself.
+import type { FastifyPluginAsync } from 'fastify';
+import type { Logger } from '../../log.ts';
+import type { ApiDeps } from '../deps.types.ts';
+import { notFound, problemSchema, ProblemType } from '../errors.ts';
+
+/** RFC 7622 §3.1: each of the three parts is at most 1023 octets. */
+const MAX_FULL_JID_CHARS = 3 * 1023 + 2;
+
+export interface SessionsPluginOptions {
+  readonly deps: ApiDeps;
+  readonly log: Logger;
+}
+
+export const sessionsRoutes: FastifyPluginAsync<SessionsPluginOptions> = async (app, { deps, log }) => {
+  app.get(
+    '/',
+    {
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            required: ['items'],
+            properties: {
+              items: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['jid', 'ip', 'transport', 'secure', 'since'],
+                  properties: {
+                    jid: { type: 'string' },
+                    ip: { type: 'string' },
+                    transport: { type: 'string', enum: ['tcp', 'tls', 'websocket'] },
+                    secure: { type: 'boolean' },
+                    since: { type: 'string', format: 'date-time' },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async () => ({ items: deps.sessions.list() }),
+  );
+
+  // The full JID arrives percent-encoded (its "/" as %2F), so it is one path segment.
+  app.delete<{ Params: { jid: string } }>(
+    '/:jid',
+    {
+      schema: {
+        params: { type: 'object', required: ['jid'], properties: { jid: { type: 'string', minLength: 1, maxLength: MAX_FULL_JID_CHARS } } },
+        response: { 400: problemSchema, 404: problemSchema },
+      },
+    },
+    async (request, reply) => {
+      const { jid } = request.params;
+      if (!deps.sessions.kick(jid, 'Session ended by an administrator')) {
+        throw notFound(`There is no session ${JSON.stringify(jid)}.`, ProblemType.sessionNotFound, 'No such session');
+      }
+      log.info('admin API: session ended', { jid });
+      return reply.code(204).send();
+    },
+  );
+};

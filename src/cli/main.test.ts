@@ -1,0 +1,232 @@
+// The `warden` CLI driven in-process through runCli, against real databases:
+// - openTestDatabase(): with DATABASE_URL a fresh PostgreSQL database (the CLI gets its URL);
+//   without, an embedded store this test process is serving — exactly "the server is running on
+//   the embedded store", so the CLI must reach it through the socket in DATA_DIR;
+// - a fresh embedded DATA_DIR nobody holds, which the CLI opens itself.
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, removeTestDataDir, testDataDir, type TestDatabase } from '../../test/support/database.ts';
+import { silentLogger } from '../log.ts';
+import { createAdminTokenStore } from '../storage/admin-token-store.ts';
+import { lockDataDir } from '../storage/embedded.ts';
+import { createUserStore } from '../storage/user-store.ts';
+import { EXIT_ERROR, EXIT_OK, EXIT_USAGE, runCli, type CliIo } from './main.ts';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function sink(onWrite?: (text: string) => void): { stream: Writable; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      const s = chunk.toString();
+      text += s;
+      onWrite?.(s);
+      cb();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+async function run(env: CliIo['env'], argv: string[], stdinText = ''): Promise<Run> {
+  const out = sink();
+  const err = sink();
+  const code = await runCli(argv, { stdin: Readable.from([stdinText]), stdout: out.stream, stderr: err.stream, env });
+  return { code, stdout: out.text(), stderr: err.text() };
+}
+
+/** The account and token commands, as an operator would use them, on whatever database `env` names. */
+function accountLifecycle(getEnv: () => CliIo['env'], getDb: () => TestDatabase | undefined) {
+  it('adds a user with the password from stdin', async () => {
+    const r = await run(getEnv(), ['user', 'add', 'Alice', '--password-stdin'], 'first secret\n');
+    expect(r).toMatchObject({ code: EXIT_OK, stderr: '' });
+    expect(r.stdout).toMatch(/created user alice \(alice@/);
+  });
+
+  it('refuses to add the same (normalised) user twice with exit code 1', async () => {
+    const r = await run(getEnv(), ['user', 'add', 'ALICE'], 'x\n');
+    expect(r.code).toBe(EXIT_ERROR);
+    expect(r.stderr).toBe('warden: user alice already exists\n');
+  });
+
+  it('lists the user', async () => {
+    const r = await run(getEnv(), ['user', 'list']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.stdout).toMatch(/^alice\t\d{4}-\d\d-\d\dT/m);
+  });
+
+  it('changes the password', async () => {
+    const db = getDb();
+    const before = db && (await createUserStore(db.sql).credential('alice', 'SHA-256'));
+    const r = await run(getEnv(), ['user', 'passwd', 'alice'], 'second secret\n');
+    expect(r).toMatchObject({ code: EXIT_OK, stdout: 'changed the password of alice\n' });
+    if (db) {
+      const cred = await createUserStore(db.sql).credential('alice', 'SHA-256');
+      expect(before).toBeDefined();
+      expect(cred?.storedKey.equals(before!.storedKey)).toBe(false);
+    }
+  });
+
+  it('creates an admin token that the token store accepts', async () => {
+    const r = await run(getEnv(), ['token', 'create', '--label', 'ci']);
+    expect(r.code).toBe(EXIT_OK);
+    const token = r.stdout.trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const db = getDb();
+    if (db) expect(await createAdminTokenStore(db.sql, { cacheMs: 0 }).verify(token)).toBe(true);
+  });
+
+  it('deletes the user, then reports it missing', async () => {
+    expect(await run(getEnv(), ['user', 'delete', 'alice'])).toMatchObject({ code: EXIT_OK, stdout: 'deleted user alice\n' });
+    const again = await run(getEnv(), ['user', 'delete', 'alice']);
+    expect(again).toMatchObject({ code: EXIT_ERROR, stderr: 'warden: user alice does not exist\n' });
+    expect((await run(getEnv(), ['user', 'list'])).stdout).toBe('');
+  });
+}
+
+describe('warden CLI on the test database', () => {
+  let db: TestDatabase | undefined;
+  let env: CliIo['env'] = {};
+  let skipReason: string | undefined;
+
+  beforeAll(async () => {
+    db = await openTestDatabase({ log: silentLogger });
+    if (db.url !== undefined) env = { DATABASE_URL: db.url };
+    else if (db.dataDir !== undefined) env = { DATA_DIR: db.dataDir };
+    else skipReason = 'the test database exposes neither a URL nor its DATA_DIR';
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  it('has a database the CLI can reach', ({ skip }) => {
+    if (skipReason !== undefined) skip(skipReason);
+    expect(Object.keys(env)).toHaveLength(1);
+  });
+
+  accountLifecycle(() => env, () => db);
+
+  it('applies no migration twice', async () => {
+    expect(await run(env, ['migrate'])).toMatchObject({ code: EXIT_OK, stdout: 'the database is up to date\n' });
+  });
+});
+
+describe('warden CLI on an embedded store no server holds', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await testDataDir({ initialised: true });
+  });
+  afterAll(async () => {
+    await removeTestDataDir(dataDir);
+  });
+
+  it('migrates a new store', async () => {
+    const r = await run({ DATA_DIR: dataDir }, ['migrate']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.stdout).toMatch(/^applied 0001_accounts$/m);
+  });
+
+  accountLifecycle(() => ({ DATA_DIR: dataDir }), () => undefined);
+});
+
+describe('warden CLI errors', () => {
+  it.each([
+    [[]],
+    [['frob']],
+    [['user']],
+    [['user', 'rename', 'a']],
+    [['user', 'add']],
+    [['user', 'add', 'a', 'b']],
+    [['user', 'add', 'a', '--nope']],
+    [['user', 'list', 'extra']],
+    [['token']],
+    [['token', 'create', '--label']],
+    [['migrate', 'now']],
+  ])('answers bad usage %j with exit code 2 before touching the database', async (argv) => {
+    // No database configured at all: usage errors must not need one.
+    const r = await run({ DATA_DIR: '/nonexistent/warden' }, argv);
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/warden|Usage/);
+  });
+
+  it('prints help on stdout with exit code 0', async () => {
+    const r = await run({}, ['help']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.stdout).toContain('user add <name>');
+  });
+
+  it.each(['a b', 'a@b', ''])('refuses the invalid user name %j with exit code 1', async (name) => {
+    const r = await run({ DATA_DIR: '/nonexistent/warden' }, ['user', 'add', name], 'pw\n');
+    expect(r.code).toBe(EXIT_ERROR);
+    expect(r.stderr).toMatch(/^warden: .* is not a valid user name/);
+  });
+
+  it('names the variable of a bad configuration', async () => {
+    const r = await run({ DATABASE_URL: 'mysql://x' }, ['user', 'list']);
+    expect(r.code).toBe(EXIT_ERROR);
+    expect(r.stderr).toMatch(/^warden: configuration: DATABASE_URL: /);
+  });
+
+  it('says how to proceed when a server holds the embedded store without a socket to reach', async () => {
+    const dataDir = await testDataDir();
+    const release = lockDataDir(dataDir, silentLogger);
+    try {
+      const r = await run({ DATA_DIR: dataDir }, ['user', 'list']);
+      expect(r.code).toBe(EXIT_ERROR);
+      expect(r.stderr).toContain('the server is running on the embedded store');
+      expect(r.stderr).toContain('stop it or use the admin API');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      release();
+      await removeTestDataDir(dataDir);
+    }
+  });
+});
+
+describe('warden CLI password prompt', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await testDataDir({ initialised: true });
+  });
+  afterAll(async () => {
+    await removeTestDataDir(dataDir);
+  });
+
+  /** A fake terminal: answers each prompt as it appears. */
+  async function prompted(answers: string[]): Promise<Run> {
+    const stdin = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => stdin });
+    const out = sink();
+    const err = sink((text) => {
+      if (text.includes('Password')) {
+        const answer = answers.shift();
+        if (answer !== undefined) setImmediate(() => stdin.write(answer + '\r'));
+      }
+    });
+    const code = await runCli(['user', 'add', 'carol'], { stdin, stdout: out.stream, stderr: err.stream, env: { DATA_DIR: dataDir } });
+    return { code, stdout: out.text(), stderr: err.text() };
+  }
+
+  it('refuses two different answers', async () => {
+    const r = await prompted(['one secret', 'another secret']);
+    expect(r.code).toBe(EXIT_ERROR);
+    expect(r.stderr).toContain('warden: the passwords do not match');
+    expect(r.stderr).not.toContain('secret');
+  });
+
+  it('asks twice without echoing the password', async () => {
+    const r = await prompted(['hidden words', 'hidden words']);
+    expect(r.code).toBe(EXIT_OK);
+    expect(r.stderr).toContain('Password: ');
+    expect(r.stderr).toContain('Password (again): ');
+    expect(r.stderr).not.toContain('hidden');
+  });
+
+  it('fails when stdin ends without a password', async () => {
+    const r = await run({ DATA_DIR: dataDir }, ['user', 'add', 'dave', '--password-stdin'], '');
+    expect(r).toMatchObject({ code: EXIT_ERROR, stderr: 'warden: no password on stdin (expected one line)\n' });
+  });
+});

@@ -1,0 +1,177 @@
+// Configuration: every option declared once, as data, with its bounds, default and one line of
+// documentation. The README's table is checked against this list by a test (config.test.ts).
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { normalizeDomainpart } from './stanza/jid.ts';
+
+type Kind = 'string' | 'port' | 'int' | 'bool' | 'list' | 'domain' | 'level' | 'path' | 'url' | 'secret';
+
+export interface OptionSpec {
+  readonly env: string;
+  readonly kind: Kind;
+  /** The default as the string a user would write; undefined means "unset". */
+  readonly default?: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly doc: string;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { env: 'XMPP_DOMAIN', kind: 'domain', default: 'localhost', doc: 'The XMPP domain this server hosts (the part after @ in user JIDs).' },
+  { env: 'BIND_HOST', kind: 'string', default: '0.0.0.0', doc: 'Address every listener binds to (use 127.0.0.1 to keep Warden local).' },
+  { env: 'C2S_PORT', kind: 'port', default: '5222', doc: 'Client-to-server TCP port (STARTTLS). 0 picks a free port.' },
+  { env: 'C2S_TLS_PORT', kind: 'port', default: '5223', doc: 'Client-to-server direct TLS port (XEP-0368).' },
+  { env: 'HTTP_PORT', kind: 'port', default: '5280', doc: 'HTTP port: admin API, health checks, XMPP over WebSocket (ws://…/xmpp-websocket).' },
+  { env: 'HTTPS_PORT', kind: 'port', default: '5281', doc: 'HTTPS port: the same as HTTP_PORT over TLS (wss://…/xmpp-websocket).' },
+  { env: 'DATABASE_URL', kind: 'url', doc: 'PostgreSQL connection URL. Unset: an embedded PostgreSQL (PGlite) in DATA_DIR, for trying Warden out only.' },
+  { env: 'DATA_DIR', kind: 'path', default: './data', doc: 'Folder for the embedded database and the generated TLS certificate.' },
+  { env: 'TLS_CERT', kind: 'path', doc: 'PEM certificate (chain) path. Unset: a self-signed certificate for XMPP_DOMAIN is generated once into DATA_DIR.' },
+  { env: 'TLS_KEY', kind: 'path', doc: 'PEM private key path; required when TLS_CERT is set.' },
+  { env: 'ADMIN_TOKEN', kind: 'secret', doc: 'Bootstrap bearer token for the admin API (stored hashed). Unset and none stored: one is generated and printed once.' },
+  { env: 'C2S_REQUIRE_TLS', kind: 'bool', default: 'true', doc: 'Require TLS before authentication. false allows SASL on plain TCP/ws (benchmarks, trusted LANs).' },
+  { env: 'TRUSTED_PROXIES', kind: 'list', default: '', doc: 'Comma-separated IPs of reverse proxies that terminate TLS; their X-Forwarded-For/-Proto are believed.' },
+  { env: 'ALLOWED_ORIGINS', kind: 'list', default: '', doc: 'Comma-separated Origins allowed to open WebSocket streams. Empty: any origin.' },
+  { env: 'MAX_STANZA_BYTES', kind: 'int', default: '262144', min: 1024, max: 16 * 1024 * 1024, doc: 'Largest stanza accepted; larger ends the stream with <policy-violation/>.' },
+  { env: 'C2S_RATE_BYTES', kind: 'int', default: '1048576', min: 1024, max: 1024 * 1024 * 1024, doc: 'Per-connection read rate limit in bytes/s (a flooding client is slowed, not dropped).' },
+  { env: 'AUTH_TIMEOUT_MS', kind: 'int', default: '30000', min: 100, max: 3_600_000, doc: 'A connection that has not authenticated and bound within this time is closed.' },
+  { env: 'LOGIN_MAX_FAILURES', kind: 'int', default: '5', min: 1, max: 1000, doc: 'Failed logins from one address within a minute before it is made to wait.' },
+  { env: 'SHUTDOWN_GRACE_MS', kind: 'int', default: '5000', min: 0, max: 600_000, doc: 'How long SIGTERM waits for streams and storage to close before exiting.' },
+  { env: 'DB_POOL_SIZE', kind: 'int', default: '10', min: 1, max: 200, doc: 'PostgreSQL connection pool size.' },
+  { env: 'LOG_LEVEL', kind: 'level', default: 'info', doc: 'debug, info, warn or error.' },
+  { env: 'WARDEN_CONFIG', kind: 'path', doc: 'Optional JSON file of these same variables ({"XMPP_DOMAIN": "example.com", …}); the environment wins over it.' },
+];
+
+export interface Config {
+  readonly domain: string;
+  readonly bindHost: string;
+  readonly c2sPort: number;
+  readonly c2sTlsPort: number;
+  readonly httpPort: number;
+  readonly httpsPort: number;
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  readonly adminToken: string | undefined;
+  readonly requireTls: boolean;
+  readonly trustedProxies: readonly string[];
+  readonly allowedOrigins: readonly string[];
+  readonly maxStanzaBytes: number;
+  readonly c2sRateBytes: number;
+  readonly authTimeoutMs: number;
+  readonly loginMaxFailures: number;
+  readonly shutdownGraceMs: number;
+  readonly dbPoolSize: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function parseValue(spec: OptionSpec, raw: string): string | number | boolean | string[] {
+  const fail = (msg: string): never => {
+    throw new ConfigError(spec.env, `${msg} (got ${spec.kind === 'secret' ? 'a value' : JSON.stringify(raw)})`);
+  };
+  switch (spec.kind) {
+    case 'port': {
+      if (!/^\d+$/.test(raw)) return fail('must be a port number 0–65535');
+      const n = Number(raw);
+      return n <= 65535 ? n : fail('must be a port number 0–65535');
+    }
+    case 'int': {
+      if (!/^\d+$/.test(raw)) return fail('must be a whole number');
+      const n = Number(raw);
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        return fail(`must be between ${spec.min} and ${spec.max}`);
+      }
+      return n;
+    }
+    case 'bool': {
+      const v = raw.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      return fail('must be true or false');
+    }
+    case 'list':
+      return raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    case 'domain': {
+      const d = normalizeDomainpart(raw);
+      return d ?? fail('must be a valid domain name');
+    }
+    case 'level':
+      return ['debug', 'info', 'warn', 'error'].includes(raw) ? raw : fail('must be debug, info, warn or error');
+    case 'url':
+      return /^postgres(ql)?:\/\//.test(raw) ? raw : fail('must be a postgres:// or postgresql:// URL');
+    case 'string':
+    case 'path':
+    case 'secret':
+      return raw.length > 0 ? raw : fail('must not be empty');
+  }
+}
+
+/** Reads the configuration; throws ConfigError naming the variable on the first invalid value. */
+export function loadConfig(env: Env = process.env): Config {
+  let merged: Env = env;
+  const file = env.WARDEN_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError('WARDEN_CONFIG', `cannot read ${file}: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new ConfigError('WARDEN_CONFIG', `${file} must hold a JSON object`);
+    }
+    const fromFile: Record<string, string> = {};
+    for (const [k, v] of Object.entries(parsed)) {
+      if (!OPTIONS.some((o) => o.env === k)) throw new ConfigError('WARDEN_CONFIG', `${file}: unknown option ${k}`);
+      fromFile[k] = Array.isArray(v) ? v.join(',') : String(v);
+    }
+    merged = { ...fromFile, ...env };
+  }
+  const values = new Map<string, string | number | boolean | string[] | undefined>();
+  for (const spec of OPTIONS) {
+    const raw = merged[spec.env];
+    const source = raw !== undefined && raw !== '' ? raw : spec.default;
+    values.set(spec.env, source === undefined ? undefined : parseValue(spec, source));
+  }
+  const get = <T>(k: string) => values.get(k) as T;
+  for (const p of get<string[]>('TRUSTED_PROXIES')) {
+    if (isIP(p) === 0) throw new ConfigError('TRUSTED_PROXIES', `${JSON.stringify(p)} is not an IP address`);
+  }
+  const tlsCert = get<string | undefined>('TLS_CERT');
+  const tlsKey = get<string | undefined>('TLS_KEY');
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+    throw new ConfigError(tlsCert ? 'TLS_KEY' : 'TLS_CERT', 'TLS_CERT and TLS_KEY must be set together');
+  }
+  return {
+    domain: get('XMPP_DOMAIN'),
+    bindHost: get('BIND_HOST'),
+    c2sPort: get('C2S_PORT'),
+    c2sTlsPort: get('C2S_TLS_PORT'),
+    httpPort: get('HTTP_PORT'),
+    httpsPort: get('HTTPS_PORT'),
+    databaseUrl: get('DATABASE_URL'),
+    dataDir: get('DATA_DIR'),
+    tlsCert,
+    tlsKey,
+    adminToken: get('ADMIN_TOKEN'),
+    requireTls: get('C2S_REQUIRE_TLS'),
+    trustedProxies: get('TRUSTED_PROXIES'),
+    allowedOrigins: get('ALLOWED_ORIGINS'),
+    maxStanzaBytes: get('MAX_STANZA_BYTES'),
+    c2sRateBytes: get('C2S_RATE_BYTES'),
+    authTimeoutMs: get('AUTH_TIMEOUT_MS'),
+    loginMaxFailures: get('LOGIN_MAX_FAILURES'),
+    shutdownGraceMs: get('SHUTDOWN_GRACE_MS'),
+    dbPoolSize: get('DB_POOL_SIZE'),
+    logLevel: get('LOG_LEVEL'),
+  };
+}

@@ -1,0 +1,220 @@
+// The composition root: reads nothing itself (config arrives parsed), wires every part, owns
+// start and stop. Order matters where commented.
+import type net from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildApiApp } from './api/app.ts';
+import type { ApiDeps, SessionDirectory } from './api/deps.types.ts';
+import { createAuditPipeline, type AuditPipeline } from './audit/pipeline.ts';
+import { deriveCredentials } from './auth/scram.ts';
+import { LoginThrottle } from './auth/throttle.ts';
+import type { Config } from './config.ts';
+import { createLogger, type Logger } from './log.ts';
+import { coreModules } from './modules/index.ts';
+import { normalizeLocalpart } from './stanza/jid.ts';
+import { ModuleHost } from './stanza/module-host.ts';
+import { Router } from './stanza/router.ts';
+import { SessionRegistry } from './stanza/session-registry.ts';
+import { createAdminTokenStore, generateToken } from './storage/admin-token-store.ts';
+import { openDatabase } from './storage/database.ts';
+import type { Database } from './storage/database.types.ts';
+import { defaultMigrationsDir, migrate } from './storage/migrate.ts';
+import { createUserStore } from './storage/user-store.ts';
+import { C2SSession, type C2SContext } from './stream/c2s-session.ts';
+import { listenC2S } from './stream/socket-transport.ts';
+import { streamError } from './stream/stream-error.ts';
+import { loadTlsCredentials } from './stream/tls-credentials.ts';
+import type { Transport } from './stream/transport.ts';
+import { registerXmppWebSocket } from './stream/websocket-transport.ts';
+
+export interface WardenServer {
+  readonly config: Config;
+  readonly db: Database;
+  readonly sessions: SessionRegistry<C2SSession>;
+  readonly router: Router;
+  readonly audit: AuditPipeline;
+  /** The ports actually bound (useful when the config asked for 0). */
+  readonly ports: { readonly c2s: number; readonly c2sTls: number; readonly http: number; readonly https: number };
+  /** The admin token generated at this start, when none was configured or stored (shown once). */
+  readonly generatedAdminToken: string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly log?: Logger;
+  /** An already-open, migrated database (tests); otherwise opened from the config. */
+  readonly database?: Database;
+}
+
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<WardenServer> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const db = opts.database ?? (await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, log, poolSize: config.dbPoolSize }));
+  const cleanups: Array<() => Promise<void> | void> = [];
+  try {
+    if (!opts.database) await migrate(db.sql, defaultMigrationsDir, log);
+    const users = createUserStore(db.sql);
+    const adminTokens = createAdminTokenStore(db.sql);
+    const generatedAdminToken = await ensureAdminToken(config, adminTokens);
+    const tls = await loadTlsCredentials({ certPath: config.tlsCert, keyPath: config.tlsKey, dataDir: config.dataDir, domain: config.domain, log });
+
+    const sessions = new SessionRegistry<C2SSession>();
+    const modules = new ModuleHost(config.domain, log);
+    // The audit pipeline is wired into the router, not loaded as a module: nothing can skip it.
+    const audit = await createAuditPipeline({ sql: db.sql, domain: config.domain, log });
+    cleanups.push(() => audit.close());
+    const router = new Router({
+      domain: config.domain,
+      sessions,
+      modules,
+      audit,
+      accountExists: (local) => users.exists(local),
+      log,
+    });
+    audit.attachDelivery((stanza, to) => router.deliverMessage(stanza, to));
+    for (const module of coreModules({ config, db, users, router, sessions, modules })) modules.load(module);
+
+    /** Every stream, bound or not, so shutdown can end each with <system-shutdown/>. */
+    const open = new Set<C2SSession>();
+    const throttle = new LoginThrottle({ maxFailures: config.loginMaxFailures });
+    const c2sContext: C2SContext = {
+      domain: config.domain,
+      requireTls: config.requireTls,
+      tlsAvailable: true,
+      maxStanzaBytes: config.maxStanzaBytes,
+      authTimeoutMs: config.authTimeoutMs,
+      maxAuthAttemptsPerStream: 3,
+      log,
+      lookupCredential: (username, hash) => users.credential(username, hash),
+      throttle,
+      sessions,
+      boundFeatures: () => modules.boundStreamFeatures(),
+      route: (session, stanza) => router.fromClient(session, stanza),
+      sessionBound: (session) => modules.emit('session-bound', { session }),
+      sessionClosed: (session) => modules.emit('session-closed', { session }),
+      streamClosed: (session) => open.delete(session),
+    };
+    const onTransport = (transport: Transport) => {
+      open.add(new C2SSession(transport, c2sContext));
+    };
+
+    const directory = sessionDirectory(sessions);
+    const apiDeps: ApiDeps = {
+      domain: config.domain,
+      users,
+      adminTokens,
+      sessions: directory,
+      normalizeLocalpart,
+      deriveCredentials,
+    };
+
+    // Listeners last: nothing is accepted before every part above is ready.
+    const c2s = await listenC2S({
+      host: config.bindHost,
+      port: config.c2sPort,
+      directTls: false,
+      secureContext: tls.context,
+      rateBytesPerSecond: config.c2sRateBytes,
+      handshakeTimeoutMs: config.authTimeoutMs,
+      onTransport,
+    });
+    cleanups.push(() => closeNetServer(c2s));
+    const c2sTls = await listenC2S({
+      host: config.bindHost,
+      port: config.c2sTlsPort,
+      directTls: true,
+      secureContext: tls.context,
+      rateBytesPerSecond: config.c2sRateBytes,
+      handshakeTimeoutMs: config.authTimeoutMs,
+      onTransport,
+    });
+    cleanups.push(() => closeNetServer(c2sTls));
+    const webSocketOptions = {
+      trustedProxies: config.trustedProxies,
+      allowedOrigins: config.allowedOrigins,
+      maxFrameBytes: config.maxStanzaBytes,
+      rateBytesPerSecond: config.c2sRateBytes,
+      onTransport,
+    };
+    const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies] });
+    await registerXmppWebSocket(http, { ...webSocketOptions, tls: false });
+    cleanups.push(() => http.close());
+    await http.listen({ host: config.bindHost, port: config.httpPort });
+    const https = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], https: { cert: tls.cert, key: tls.key } });
+    await registerXmppWebSocket(https, { ...webSocketOptions, tls: true });
+    cleanups.push(() => https.close());
+    await https.listen({ host: config.bindHost, port: config.httpsPort });
+
+    const ports = { c2s: portOf(c2s), c2sTls: portOf(c2sTls), http: httpPort(http), https: httpPort(https) };
+    log.info(`Warden serving ${config.domain}`, { ...ports, database: db.embedded ? 'embedded' : 'postgresql' });
+
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        log.info('shutting down');
+        // Stop accepting first, then end every stream, then flush storage.
+        const closeListeners = [closeNetServer(c2s), closeNetServer(c2sTls)];
+        for (const session of open) session.fail(streamError('system-shutdown', 'The server is shutting down'));
+        await Promise.allSettled(closeListeners);
+        await Promise.allSettled([http.close(), https.close()]);
+        await audit.close();
+        if (!opts.database) await db.close();
+        log.info('stopped');
+      })());
+    return { config, db, sessions, router, audit, ports, generatedAdminToken, stop };
+  } catch (err) {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
+    if (!opts.database) await db.close().catch(() => {});
+    throw err;
+  }
+}
+
+async function ensureAdminToken(config: Config, store: ReturnType<typeof createAdminTokenStore>): Promise<string | undefined> {
+  if (config.adminToken) {
+    if (!(await store.verify(config.adminToken))) await store.add(config.adminToken, 'ADMIN_TOKEN');
+    return undefined;
+  }
+  if ((await store.count()) > 0) return undefined;
+  const token = generateToken();
+  await store.add(token, 'generated at first start');
+  return token;
+}
+
+function sessionDirectory(sessions: SessionRegistry<C2SSession>): SessionDirectory {
+  return {
+    list: () =>
+      [...sessions.all()].map((s) => ({
+        jid: s.fullJid,
+        ip: s.transport.remoteAddress,
+        transport: s.transport.kind,
+        secure: s.transport.secure,
+        since: s.since,
+      })),
+    kick: (fullJid, text) => {
+      const slash = fullJid.indexOf('/');
+      const at = fullJid.indexOf('@');
+      if (slash < 0 || at < 0 || at > slash) return false;
+      const session = sessions.get(fullJid.slice(0, at).toLowerCase(), fullJid.slice(slash + 1));
+      if (!session) return false;
+      session.fail(streamError('policy-violation', text ?? 'Disconnected by an administrator'));
+      return true;
+    },
+    kickUser: (local, text) => {
+      const targets = [...sessions.resourcesOf(local)];
+      for (const s of targets) s.fail(streamError('not-authorized', text ?? 'Account changed'));
+      return targets.length;
+    },
+  };
+}
+
+function portOf(server: net.Server): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+function httpPort(app: FastifyInstance): number {
+  const address = app.server.address();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+function closeNetServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}

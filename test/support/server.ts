@@ -1,0 +1,53 @@
+// A real Warden for tests: real sockets on free ports (never the defaults), real TLS with the
+// generated certificate, a fresh database (real PostgreSQL with DATABASE_URL, else embedded).
+import { deriveCredentials } from '../../src/auth/scram.ts';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { silentLogger, createLogger } from '../../src/log.ts';
+import { startServer, type WardenServer } from '../../src/server.ts';
+import { createUserStore } from '../../src/storage/user-store.ts';
+import { openTestDatabase, removeTestDataDir, testDataDir, type TestDatabase } from './database.ts';
+
+export interface TestServer {
+  readonly server: WardenServer;
+  readonly config: Config;
+  readonly db: TestDatabase;
+  readonly adminToken: string;
+  addUser(username: string, password: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = await testDataDir();
+  const db = await openTestDatabase();
+  const config = loadConfig({
+    XMPP_DOMAIN: 'localhost',
+    BIND_HOST: '127.0.0.1',
+    C2S_PORT: '0',
+    C2S_TLS_PORT: '0',
+    HTTP_PORT: '0',
+    HTTPS_PORT: '0',
+    DATA_DIR: dataDir,
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    LOG_LEVEL: 'error',
+    ...env,
+  });
+  const log = process.env.WARDEN_TEST_LOG ? createLogger('debug') : silentLogger;
+  const server = await startServer(config, { database: db, log });
+  const users = createUserStore(db.sql);
+  return {
+    server,
+    config,
+    db,
+    adminToken: TEST_ADMIN_TOKEN,
+    addUser: async (username, password) => {
+      if (!(await users.create(username, deriveCredentials(password)))) throw new Error(`user ${username} exists`);
+    },
+    close: async () => {
+      await server.stop();
+      await db.close();
+      await removeTestDataDir(dataDir);
+    },
+  };
+}
