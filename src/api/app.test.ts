@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ScramCredential } from '../auth/scram-credential.ts';
 import { SaslPrepError } from '../auth/scram.ts';
 import type { UserRecord, UserStore } from '../storage/user-store.ts';
+import { createLogger } from '../log.ts';
 import { buildApiApp } from './app.ts';
 import type { ApiDeps, SessionDirectory, SessionInfo } from './deps.types.ts';
 
@@ -322,6 +323,30 @@ describe('errors', () => {
     };
     const body = expectProblem(await app.inject({ method: 'GET', url: '/api/v1/users', headers: auth }), 500);
     expect(body.detail).not.toContain('10.0.0.5');
+  });
+
+  it('logs the cause of a 500 and never a password', async () => {
+    const lines: string[] = [];
+    const logged = await buildApiApp(
+      { domain: 'example.org', users, sessions, adminTokens: { verify: async (t) => t === TOKEN }, normalizeLocalpart: fakeNormalize, deriveCredentials: fakeDerive },
+      { log: createLogger('debug', {}, (line) => lines.push(line)) },
+    );
+    try {
+      await logged.inject({ method: 'POST', url: '/api/v1/users', headers: auth, payload: { username: 'alice', password: 'hunter2-secret' } });
+      await logged.inject({ method: 'PUT', url: '/api/v1/users/alice/password', headers: auth, payload: { password: 'hunter3-secret' } });
+      await logged.inject({ method: 'GET', url: '/api/v1/users', headers: { authorization: 'Bearer wrong' } });
+      users.list = async () => {
+        throw new Error('connection to 10.0.0.5 refused');
+      };
+      await logged.inject({ method: 'GET', url: '/api/v1/users', headers: auth });
+    } finally {
+      await logged.close();
+    }
+    const text = lines.join('\n');
+    expect(text).toContain('user created');
+    expect(text).toContain('rejected an invalid token');
+    expect(text).toContain('10.0.0.5');
+    expect(text).not.toMatch(/hunter|wrong/);
   });
 });
 

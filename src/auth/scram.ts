@@ -365,7 +365,7 @@ export class ScramServerExchange {
     // An unknown (or invalid) user gets the same shape of challenge, salted per name, and fails
     // only at the proof — RFC 5802 §9 on not revealing which accounts exist.
     const known = credential !== undefined;
-    credential ??= unknownUserCredential(this.opts.hash, String(Math.random()), this.opts.unknownUserIterations);
+    credential ??= unknownUserCredential(this.opts.hash, username ?? rawUsername, this.opts.unknownUserIterations);
 
     const serverNonce = (this.opts.serverNonce ?? defaultServerNonce)();
     if (!PRINTABLE.test(serverNonce)) throw new Error('server nonce must be printable ASCII without ","');

@@ -44,6 +44,8 @@ export interface ServerEvents {
   'stanza-filter': { from: Jid; to: Jid; stanza: Element; refusal?: StanzaError };
   /** A user account was deleted. */
   'user-deleted': { local: string };
+  /** A session became available (initial presence, or available again), emitted by the presence module. */
+  'presence-available': { session: C2SSession; initial: boolean };
 }
 export type ServerEventName = keyof ServerEvents;
 /** A handler returning true stops lower-priority handlers (and, where documented, the default action). */
@@ -61,12 +63,20 @@ export interface ModuleContext {
   hook<E extends ServerEventName>(event: E, handler: EventHandler<E>, priority?: number): void;
   /** Offers a service other parts of the server call (one provider per service). */
   provide<K extends keyof ServerServices>(name: K, service: ServerServices[K]): void;
+  /** Looks up a service another module provides; call it when handling, not at load time. */
+  service<K extends keyof ServerServices>(name: K): ServerServices[K] | undefined;
+  /** Emits an event to every module's hooks; true when a handler stopped it. */
+  emit<E extends ServerEventName>(event: E, payload: ServerEvents[E]): boolean;
 }
 
 /** Services a module may provide to the router. */
 export interface ServerServices {
   /** XEP-0160: keeps a message for an account with no available resource. Rejects with a StanzaError past quota. */
   offline: { store(local: string, stanza: Element): Promise<void> };
+  /** XEP-0191: whether account `local` blocks `other` (bare or full JID). Synchronous: lists are cached. */
+  blocking: { isBlocked(local: string, other: Jid): boolean };
+  /** RFC 6121 roster lookups for other modules (e.g. who may see a vCard or last activity). */
+  roster: { subscription(local: string, contactBare: string): Promise<'none' | 'to' | 'from' | 'both' | undefined> };
 }
 
 export interface WardenModule {

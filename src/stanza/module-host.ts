@@ -47,6 +47,8 @@ export class ModuleHost {
         if (this.services[name]) throw new Error(`${module.name}: service ${name} is already provided`);
         this.services[name] = service;
       },
+      service: (name) => this.services[name],
+      emit: (event, payload) => this.emit(event, payload),
     };
     module.load(ctx);
     this.loaded.push(module.name);

@@ -107,6 +107,8 @@ export interface C2SListenerOptions {
   /** Direct TLS (XEP-0368) when true; otherwise plain TCP offering STARTTLS when a context is given. */
   readonly directTls: boolean;
   readonly secureContext: tls.SecureContext | undefined;
+  /** PEM certificate and key: tls.Server builds its own context from them (it ignores secureContext). */
+  readonly pem: { readonly cert: string; readonly key: string } | undefined;
   readonly rateBytesPerSecond: number;
   readonly handshakeTimeoutMs: number;
   readonly onTransport: (transport: Transport) => void;
@@ -115,10 +117,12 @@ export interface C2SListenerOptions {
 export async function listenC2S(opts: C2SListenerOptions): Promise<net.Server> {
   let server: net.Server;
   if (opts.directTls) {
-    if (!opts.secureContext) throw new Error('direct TLS needs a certificate');
+    if (!opts.pem) throw new Error('direct TLS needs a certificate');
     server = tls.createServer(
       {
-        secureContext: opts.secureContext,
+        cert: opts.pem.cert,
+        key: opts.pem.key,
+        minVersion: 'TLSv1.2',
         ALPNProtocols: ['xmpp-client'],
         handshakeTimeout: opts.handshakeTimeoutMs,
       },
