@@ -136,11 +136,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       rateBytesPerSecond: config.c2sRateBytes,
       onTransport,
     };
-    const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies] });
+    const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log });
     await registerXmppWebSocket(http, { ...webSocketOptions, tls: false });
     cleanups.push(() => http.close());
     await http.listen({ host: config.bindHost, port: config.httpPort });
-    const https = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], https: { cert: tls.cert, key: tls.key } });
+    const https = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, https: { cert: tls.cert, key: tls.key } });
     await registerXmppWebSocket(https, { ...webSocketOptions, tls: true });
     cleanups.push(() => https.close());
     await https.listen({ host: config.bindHost, port: config.httpsPort });

@@ -67,6 +67,7 @@ export class LoginThrottle {
     if (entry.failures >= this.maxFailures) {
       entry.lockedUntil = t + this.lockoutMs;
       // A fresh window after the lockout: the next burst of maxFailures locks again.
+      entry.failures = 0;
       entry.windowStart = t;
     }
     this.entries.delete(address);
