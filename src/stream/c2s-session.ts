@@ -287,9 +287,10 @@ export class C2SSession {
       }
       const started = startSaslExchange(el.attrs.mechanism ?? '', {
         secure: this.transport.secure,
-        plainAllowedInsecure: !this.ctx.requireTls,
+        plainAllowedInsecure: false, // PLAIN only over TLS, whatever C2S_REQUIRE_TLS says
         lookup: this.ctx.lookupCredential,
         normalizeUsername: normalizeLocalpart,
+        domain: this.ctx.domain,
       });
       if ('kind' in started) return this.saslFailure(started);
       this.sasl = started;
