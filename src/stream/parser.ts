@@ -8,7 +8,7 @@
 // (a) bound every byte saxes could buffer at depth 0–1 and (b) drop whitespace keepalives
 // without buffering them (saxes would otherwise accumulate them until the next `<`).
 import { StringDecoder } from 'node:string_decoder';
-import { SaxesParser, type SaxesTagNS, type XMLDecl } from 'saxes';
+import { SaxesParser, type SaxesTagNS } from 'saxes';
 import { NS } from '../ns.ts';
 import { Element } from '../xml.ts';
 import { streamError, type StreamError, type StreamErrorCondition } from './stream-error.ts';
@@ -57,6 +57,11 @@ const CR = 0x0d;
 
 type Phase = 'header' | 'open' | 'done';
 
+const NONE = 0;
+const STANZA = 1;
+const CLOSE = 2;
+type Pending = typeof NONE | typeof STANZA | typeof CLOSE;
+
 export class StreamParser {
   private readonly h: StreamParserHandlers;
   private readonly framing: 'stream' | 'websocket';
@@ -92,6 +97,13 @@ export class StreamParser {
   private constructAt = -1;
   /** Bytes of the construct in earlier chunks. */
   private constructBytes = 0;
+  /** A depth-1 close tag saxes reported but may still reject (see onCloseTag). */
+  private pending: Pending = NONE;
+  private pendingEl: Element | null = null;
+  /** sax.position right after the held close tag. */
+  private pendingAt = 0;
+  /** Index in `chunk` just after the held stanza, where the between-stanzas scan resumes. */
+  private scanFrom = 0;
   /** Bytes received before the stream header was complete. */
   private headerBytes = 0;
 
@@ -140,6 +152,8 @@ export class StreamParser {
     this.constructAt = -1;
     this.constructBytes = 0;
     this.headerBytes = 0;
+    this.pending = NONE;
+    this.pendingEl = null;
     this.frameEl = null;
     this.wsOpened = false;
   }
@@ -190,6 +204,8 @@ export class StreamParser {
     const last = s.charCodeAt(s.length - 1);
     this.carried = last === CR || (last >= 0xd800 && last <= 0xdbff) ? 1 : 0;
     this.fed += total - this.carried;
+    // saxes took the whole chunk without error, so a close tag it reported was well-formed.
+    if (this.pending !== NONE) this.settle(sax);
     this.afterChunk(s, bytes);
   }
 
@@ -215,7 +231,7 @@ export class StreamParser {
   /**
    * Between stanzas only whitespace may appear (RFC 6120 §11.7 allows it as keepalive). Skip it
    * natively from `from`; the next `<` starts a construct whose bytes are counted from here on.
-   * Anything else (text, `&…`) is an error straight away, so saxes never buffers it.
+   * Anything else (text, `&…`) is an error straight away, so saxes never buffers it for long.
    */
   private scanBetween(from: number): void {
     const s = this.chunk;
@@ -244,6 +260,7 @@ export class StreamParser {
   }
 
   private onOpenTag(sax: Sax, tag: SaxesTagNS): void {
+    if (this.pending !== NONE) this.settle(sax);
     const depth = this.depth++;
     if (depth >= 2) {
       const el = new Element(tag.name);
@@ -282,6 +299,12 @@ export class StreamParser {
     if (!this.contentNamespaces.includes(contentNs)) {
       this.abort('invalid-namespace', `unsupported content namespace '${contentNs}'`);
     }
+    // RFC 6120 §11.6: UTF-8 only. (Checked here rather than in an 'xmldecl' handler: see
+    // preallocateHandlerSlots for why saxes handlers are kept few.)
+    const encoding = sax.xmlDecl.encoding;
+    if (encoding !== undefined && encoding.toLowerCase() !== 'utf-8') {
+      this.abort('unsupported-encoding', `encoding '${encoding}' is not UTF-8`);
+    }
     this.contentNs = contentNs;
     this.phase = 'open';
     const pos = this.here(sax);
@@ -290,12 +313,17 @@ export class StreamParser {
   }
 
   private onCloseTag(sax: Sax): void {
+    if (this.pending !== NONE) this.settle(sax);
     const depth = --this.depth;
     if (depth >= 2) {
       const cur = this.cur;
       this.cur = cur === null ? null : cur.parent;
       return;
     }
+    // saxes reports a close tag *before* checking that its name matches (`<message></foo>`
+    // reports </message>, then fails), so a depth-1 close is only held here; settle() delivers
+    // it once saxes has moved past it without complaint.
+    this.pendingAt = sax.position;
     if (depth === 1) {
       const el = this.cur;
       this.cur = null;
@@ -305,14 +333,42 @@ export class StreamParser {
       this.inConstruct = false;
       this.constructAt = -1;
       this.constructBytes = 0;
-      if (el !== null) this.emit(sax, () => this.h.onStanza(el));
-      this.scanBetween(end);
+      this.pending = STANZA;
+      this.pendingEl = el;
+      this.scanFrom = end;
       return;
     }
-    // </stream:stream>. Anything after it is ignored: the peer is closing (RFC 6120 §4.4).
-    this.phase = 'done';
-    this.emit(sax, () => this.h.onStreamClose());
-    throw ABORT;
+    this.pending = CLOSE;
+  }
+
+  /** Delivers the held close tag: saxes has accepted it. */
+  private settle(sax: Sax): void {
+    const kind = this.pending;
+    const el = this.pendingEl;
+    this.pending = NONE;
+    this.pendingEl = null;
+    if (kind === CLOSE) {
+      // </stream:stream>. Anything after it is ignored: the peer is closing (RFC 6120 §4.4).
+      this.phase = 'done';
+      this.emit(sax, () => this.h.onStreamClose());
+      throw ABORT;
+    }
+    if (el !== null) this.emit(sax, () => this.h.onStanza(el));
+    this.scanBetween(this.scanFrom);
+  }
+
+  /**
+   * Before reporting an error: a held close tag is delivered if saxes moved past it (the error
+   * is about later input), dropped if not (the error is about the close tag itself).
+   */
+  private settleBeforeError(sax: Sax): void {
+    if (this.pending === NONE) return;
+    if (sax.position === this.pendingAt) {
+      this.pending = NONE;
+      this.pendingEl = null;
+      return;
+    }
+    this.settle(sax);
   }
 
   /** Rejects a stanza ending at `end` in this chunk if it is over the limit. */
@@ -431,19 +487,21 @@ export class StreamParser {
     sax.on('cdata', this.onTextInStanza);
     // RFC 6120 §11.1: no comments, processing instructions, DTDs or entity declarations.
     // saxes never expands entities beyond the five predefined ones and character references.
-    sax.on('comment', () => this.abort('restricted-xml', 'comments are not allowed (RFC 6120 §11.1)'));
+    sax.on('comment', () => this.restricted(sax, 'comments are not allowed (RFC 6120 §11.1)'));
     sax.on('processinginstruction', () =>
-      this.abort('restricted-xml', 'processing instructions are not allowed (RFC 6120 §11.1)'),
+      this.restricted(sax, 'processing instructions are not allowed (RFC 6120 §11.1)'),
     );
-    sax.on('doctype', () => this.abort('restricted-xml', 'DTDs are not allowed (RFC 6120 §11.1)'));
-    sax.on('xmldecl', (decl: XMLDecl) => {
-      // RFC 6120 §11.6: UTF-8 only.
-      if (decl.encoding !== undefined && decl.encoding.toLowerCase() !== 'utf-8') {
-        this.abort('unsupported-encoding', `encoding '${decl.encoding}' is not UTF-8`);
-      }
+    sax.on('doctype', () => this.restricted(sax, 'DTDs are not allowed (RFC 6120 §11.1)'));
+    sax.on('error', (err: Error) => {
+      this.settleBeforeError(sax);
+      this.abort(conditionOf(err.message), err.message);
     });
-    sax.on('error', (err: Error) => this.abort(conditionOf(err.message), err.message));
     return sax;
+  }
+
+  private restricted(sax: Sax, text: string): never {
+    this.settleBeforeError(sax);
+    this.abort('restricted-xml', text);
   }
 
   /** Calls a handler; afterwards, stops the old saxes if the handler called reset(). */
