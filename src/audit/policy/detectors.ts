@@ -372,13 +372,18 @@ export const detectIban: Detector = (text, out) => {
     } else if (compact.length >= 15 && compact.length <= 34) {
       n = compact.length;
     }
-    if (n < 0) continue;
+    if (n < 0) {
+      IBAN_CANDIDATE.lastIndex = start + 1; // a valid IBAN may start after a space inside this one
+      continue;
+    }
     const end = start + (endAfter[n - 1] ?? 0);
     const next = text.charCodeAt(end);
     const nextIsAlnum = isAlpha(next) || (next >= 48 && next <= 57);
     if (!nextIsAlnum && ibanChecksumValid(compact.slice(0, n))) {
       out.push(start, end);
       IBAN_CANDIDATE.lastIndex = end;
+    } else {
+      IBAN_CANDIDATE.lastIndex = start + 1;
     }
   }
 };
@@ -433,7 +438,7 @@ const TOKEN_SHAPES = new RegExp(
 // The value of an assignment to a secret-looking name: printable ASCII without quotes, brackets
 // or separators, 6–200 characters. Only the value is the span, so redaction keeps "password: ".
 const ASSIGNMENT = new RegExp(
-  '(?:(?<![A-Za-z0-9_])(?:api[_-]?key|access[_-]?key|secret(?:[_-]?key)?|client[_-]?secret|(?:auth|access|api)?[_-]?token|passwd|password|pwd)|密码|口令|密钥|令牌)' +
+  '(?:(?<![A-Za-z0-9])(?:api[_-]?key|access[_-]?key|secret(?:[_-]?key)?|client[_-]?secret|(?:auth|access|api)?[_-]?token|passwd|password|pwd)|密码|口令|密钥|令牌)' +
     '["\']?\\s*[:=：]\\s*["\']?([!#-&(-+\\--:=?-Z\\\\^-z|~]{6,200})',
   'gi',
 );
