@@ -115,7 +115,7 @@ export class ArchiveWriter {
         hash = next;
       }
       // One statement is one transaction: when it returns, every row is committed or none is.
-      await this.sql`INSERT INTO archive ${this.sql(rows.map(toColumns))}`;
+      await insertRows(this.sql, this.chain, rows);
       this.head = { seq, hash };
       this.stats.batches++;
       this.stats.rows += rows.length;
@@ -146,28 +146,31 @@ export class ArchiveWriter {
   }
 }
 
-function toColumns(r: ChainedEntry) {
-  return {
-    ts: r.ts,
-    chain: r.chain,
-    chain_seq: r.chainSeq,
-    stanza_id: r.stanzaId,
-    origin_id: r.originId,
-    client_id: r.clientId,
-    from_jid: r.fromJid,
-    to_jid: r.toJid,
-    from_bare: r.fromBare,
-    to_bare: r.toBare,
-    type: r.type,
-    thread: r.thread,
-    body: r.body,
-    raw: r.raw,
-    direction: r.direction,
-    verdict: r.verdict,
-    reason: r.reason,
-    matches: JSON.stringify(r.matches),
-    policy_version: r.policyVersion,
-    prev_hash: r.prevHash,
-    hash: r.hash,
+/**
+ * One INSERT … SELECT FROM unnest(arrays): the statement text is the same for every batch size,
+ * so it is prepared once, and 20 array parameters replace 21 × rows scalar ones.
+ */
+async function insertRows(sql: Sql, chain: string, rows: readonly ChainedEntry[]): Promise<void> {
+  const n = rows.length;
+  const col = <T>(f: (r: ChainedEntry) => T): T[] => {
+    const out = new Array<T>(n);
+    for (let i = 0; i < n; i++) out[i] = f(rows[i]!);
+    return out;
   };
+  await sql`
+    INSERT INTO archive (ts, chain, chain_seq, stanza_id, origin_id, client_id, from_jid, to_jid, from_bare, to_bare,
+                         type, thread, body, raw, direction, verdict, reason, matches, policy_version, prev_hash, hash)
+    SELECT t.ts, ${chain}, t.seq, t.stanza_id, t.origin_id, t.client_id, t.from_jid, t.to_jid, t.from_bare, t.to_bare,
+           t.type, t.thread, t.body, t.raw, t.direction, t.verdict, t.reason, t.matches::jsonb, t.policy_version,
+           decode(t.prev_hash, 'hex'), decode(t.hash, 'hex')
+    FROM unnest(
+      ${col((r) => r.ts.toISOString())}::timestamptz[], ${col((r) => r.chainSeq)}::bigint[],
+      ${col((r) => r.stanzaId)}::text[], ${col((r) => r.originId)}::text[], ${col((r) => r.clientId)}::text[],
+      ${col((r) => r.fromJid)}::text[], ${col((r) => r.toJid)}::text[], ${col((r) => r.fromBare)}::text[], ${col((r) => r.toBare)}::text[],
+      ${col((r) => r.type)}::text[], ${col((r) => r.thread)}::text[], ${col((r) => r.body)}::text[], ${col((r) => r.raw)}::text[],
+      ${col((r) => r.direction)}::text[], ${col((r) => r.verdict)}::text[], ${col((r) => r.reason)}::text[],
+      ${col((r) => JSON.stringify(r.matches))}::text[], ${col((r) => r.policyVersion)}::bigint[],
+      ${col((r) => r.prevHash.toString('hex'))}::text[], ${col((r) => r.hash.toString('hex'))}::text[]
+    ) AS t(ts, seq, stanza_id, origin_id, client_id, from_jid, to_jid, from_bare, to_bare, type, thread, body, raw,
+           direction, verdict, reason, matches, policy_version, prev_hash, hash)`;
 }
