@@ -22,6 +22,8 @@ CREATE TABLE archive (
   type           text NOT NULL,
   thread         text,
   body           text,
+  -- What the recipient was given when the verdict is 'redact' (the original stays in body/raw).
+  redacted_body  text,
   raw            text NOT NULL,
   direction      text NOT NULL CHECK (direction IN ('internal', 'outbound', 'inbound')),
   verdict        text NOT NULL CHECK (verdict IN ('allow', 'flag', 'redact', 'block', 'hold')),

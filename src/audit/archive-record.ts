@@ -27,6 +27,8 @@ export interface ArchiveEntry {
   readonly type: string;
   readonly thread: string | null;
   readonly body: string | null;
+  /** The body the recipient received when the verdict is 'redact'; null otherwise. */
+  readonly redactedBody: string | null;
   readonly raw: string;
   readonly direction: 'internal' | 'outbound' | 'inbound';
   readonly verdict: Verdict;
@@ -61,6 +63,7 @@ export function canonicalForm(e: Omit<ChainedEntry, 'prevHash' | 'hash'>): strin
     e.type,
     e.thread,
     e.body,
+    e.redactedBody,
     e.raw,
     e.direction,
     e.verdict,

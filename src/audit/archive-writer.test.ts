@@ -24,6 +24,7 @@ const entry = (i: number, extra: Partial<ArchiveEntry> = {}): ArchiveEntry => ({
   type: 'chat',
   thread: null,
   body: `你好 "quoted" \\ back ${i} 🌍`,
+  redactedBody: null,
   raw: `<message id='c-${i}'><body>你好 ${i}</body></message>`,
   direction: 'internal',
   verdict: i % 3 === 0 ? 'flag' : 'allow',
@@ -57,6 +58,23 @@ describe('ArchiveWriter', () => {
       expect(again.equals(r.hash)).toBe(true);
       prev = r.hash;
     }
+  });
+
+  it('opens an incident for every row whose verdict is not allow, in the same statement', async () => {
+    const writer = new ArchiveWriter(db.sql, 'chain-c', silentLogger);
+    const rows = await Promise.all([
+      writer.append(entry(0, { stanzaId: 'inc-flag' })), // i % 3 === 0 → flag with one match
+      writer.append(entry(1, { stanzaId: 'inc-allow' })),
+      writer.append(entry(2, { stanzaId: 'inc-hold', verdict: 'hold', matches: [{ ruleId: 'r9', ruleName: 'x', action: 'hold', severity: 'critical', start: 0, end: 1, match: '你' }] })),
+    ]);
+    expect(rows[0]!.incidentId).toBeDefined();
+    expect(rows[1]!.incidentId).toBeUndefined();
+    const incidents = await db.sql<{ stanza_id: string; severity: string; rule_ids: string[]; hold_state: string | null }[]>`
+      SELECT stanza_id, severity, rule_ids, hold_state FROM incidents WHERE stanza_id LIKE 'inc-%' ORDER BY stanza_id`;
+    expect(incidents).toEqual([
+      { stanza_id: 'inc-flag', severity: 'high', rule_ids: ['r1'], hold_state: null },
+      { stanza_id: 'inc-hold', severity: 'critical', rule_ids: ['r9'], hold_state: 'held' },
+    ]);
   });
 
   it('continues its chain after a restart', async () => {

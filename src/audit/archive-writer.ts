@@ -12,9 +12,14 @@ export class ArchiveUnavailableError extends Error {
   }
 }
 
+/** A committed row, with the incident opened for it in the same statement (any verdict but allow). */
+export interface ArchivedRow extends ChainedEntry {
+  readonly incidentId: string | undefined;
+}
+
 interface Pending {
   readonly entry: ArchiveEntry;
-  readonly resolve: (row: ChainedEntry) => void;
+  readonly resolve: (row: ArchivedRow) => void;
   readonly reject: (err: Error) => void;
 }
 
@@ -62,7 +67,7 @@ export class ArchiveWriter {
   }
 
   /** Resolves once the entry is committed; rejects with ArchiveUnavailableError otherwise. */
-  append(entry: ArchiveEntry): Promise<ChainedEntry> {
+  append(entry: ArchiveEntry): Promise<ArchivedRow> {
     if (this.closed) return Promise.reject(new ArchiveUnavailableError('the archive is closing'));
     if (Date.now() < this.downUntil) return Promise.reject(new ArchiveUnavailableError(this.lastError));
     if (this.queue.length >= this.maxQueue) return Promise.reject(new ArchiveUnavailableError('archive queue full'));
@@ -115,7 +120,7 @@ export class ArchiveWriter {
         hash = next;
       }
       // One statement is one transaction: when it returns, every row is committed or none is.
-      await insertRows(this.sql, this.chain, rows);
+      const incidents = await insertRows(this.sql, this.chain, rows);
       this.head = { seq, hash };
       this.stats.batches++;
       this.stats.rows += rows.length;
@@ -126,7 +131,10 @@ export class ArchiveWriter {
         this.downUntil = 0;
         this.log.info('archive writes recovered');
       }
-      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(rows[i]!);
+      for (let i = 0; i < batch.length; i++) {
+        const row = rows[i]!;
+        batch[i]!.resolve({ ...row, incidentId: row.verdict === 'allow' ? undefined : incidents.get(row.stanzaId) });
+      }
     } catch (err) {
       // The commit may or may not have happened: re-read the chain head before the next batch.
       this.head = undefined;
@@ -146,31 +154,61 @@ export class ArchiveWriter {
   }
 }
 
+const SEVERITY_RANK = { low: 0, medium: 1, high: 2, critical: 3 } as const;
+type Severity = keyof typeof SEVERITY_RANK;
+
+/** An incident's severity: the highest among its matches; 'medium' for a verdict without matches (encrypted content). */
+export function incidentSeverity(row: Pick<ChainedEntry, 'matches'>): Severity {
+  let best: Severity | undefined;
+  for (const m of row.matches) if (best === undefined || SEVERITY_RANK[m.severity] > SEVERITY_RANK[best]) best = m.severity;
+  return best ?? 'medium';
+}
+
 /**
- * One INSERT … SELECT FROM unnest(arrays): the statement text is the same for every batch size,
- * so it is prepared once, and 20 array parameters replace 21 × rows scalar ones.
+ * One statement per batch: INSERT … SELECT FROM unnest(arrays) into the archive, and in the same
+ * statement (so the same transaction) an incident for every row whose verdict is not 'allow'.
+ * The statement text is the same for every batch size, so it is prepared once.
+ * Returns the incident id of each such row, by stanza id.
  */
-async function insertRows(sql: Sql, chain: string, rows: readonly ChainedEntry[]): Promise<void> {
+async function insertRows(sql: Sql, chain: string, rows: readonly ChainedEntry[]): Promise<Map<string, string>> {
   const n = rows.length;
   const col = <T>(f: (r: ChainedEntry) => T): T[] => {
     const out = new Array<T>(n);
     for (let i = 0; i < n; i++) out[i] = f(rows[i]!);
     return out;
   };
-  await sql`
-    INSERT INTO archive (ts, chain, chain_seq, stanza_id, origin_id, client_id, from_jid, to_jid, from_bare, to_bare,
-                         type, thread, body, raw, direction, verdict, reason, matches, policy_version, prev_hash, hash)
-    SELECT t.ts, ${chain}, t.seq, t.stanza_id, t.origin_id, t.client_id, t.from_jid, t.to_jid, t.from_bare, t.to_bare,
-           t.type, t.thread, t.body, t.raw, t.direction, t.verdict, t.reason, t.matches::jsonb, t.policy_version,
-           decode(t.prev_hash, 'hex'), decode(t.hash, 'hex')
-    FROM unnest(
-      ${col((r) => r.ts.toISOString())}::timestamptz[], ${col((r) => r.chainSeq)}::bigint[],
-      ${col((r) => r.stanzaId)}::text[], ${col((r) => r.originId)}::text[], ${col((r) => r.clientId)}::text[],
-      ${col((r) => r.fromJid)}::text[], ${col((r) => r.toJid)}::text[], ${col((r) => r.fromBare)}::text[], ${col((r) => r.toBare)}::text[],
-      ${col((r) => r.type)}::text[], ${col((r) => r.thread)}::text[], ${col((r) => r.body)}::text[], ${col((r) => r.raw)}::text[],
-      ${col((r) => r.direction)}::text[], ${col((r) => r.verdict)}::text[], ${col((r) => r.reason)}::text[],
-      ${col((r) => JSON.stringify(r.matches))}::text[], ${col((r) => r.policyVersion)}::bigint[],
-      ${col((r) => r.prevHash.toString('hex'))}::text[], ${col((r) => r.hash.toString('hex'))}::text[]
-    ) AS t(ts, seq, stanza_id, origin_id, client_id, from_jid, to_jid, from_bare, to_bare, type, thread, body, raw,
-           direction, verdict, reason, matches, policy_version, prev_hash, hash)`;
+  const result = await sql<{ id: string; stanza_id: string }[]>`
+    WITH t AS (
+      SELECT * FROM unnest(
+        ${col((r) => r.ts.toISOString())}::timestamptz[], ${col((r) => r.chainSeq)}::bigint[],
+        ${col((r) => r.stanzaId)}::text[], ${col((r) => r.originId)}::text[], ${col((r) => r.clientId)}::text[],
+        ${col((r) => r.fromJid)}::text[], ${col((r) => r.toJid)}::text[], ${col((r) => r.fromBare)}::text[], ${col((r) => r.toBare)}::text[],
+        ${col((r) => r.type)}::text[], ${col((r) => r.thread)}::text[], ${col((r) => r.body)}::text[], ${col((r) => r.redactedBody)}::text[],
+        ${col((r) => r.raw)}::text[], ${col((r) => r.direction)}::text[], ${col((r) => r.verdict)}::text[], ${col((r) => r.reason)}::text[],
+        ${col((r) => JSON.stringify(r.matches))}::text[], ${col((r) => r.policyVersion)}::bigint[],
+        ${col((r) => r.prevHash.toString('hex'))}::text[], ${col((r) => r.hash.toString('hex'))}::text[],
+        ${col((r) => (r.verdict === 'allow' ? null : incidentSeverity(r)))}::text[],
+        ${col((r) => (r.verdict === 'allow' ? null : [...new Set(r.matches.map((m) => m.ruleId))].join(',')))}::text[]
+      ) AS t(ts, seq, stanza_id, origin_id, client_id, from_jid, to_jid, from_bare, to_bare, type, thread, body, redacted_body,
+             raw, direction, verdict, reason, matches, policy_version, prev_hash, hash, severity, rule_ids)
+    ), archived AS (
+      INSERT INTO archive (ts, chain, chain_seq, stanza_id, origin_id, client_id, from_jid, to_jid, from_bare, to_bare,
+                           type, thread, body, redacted_body, raw, direction, verdict, reason, matches, policy_version, prev_hash, hash)
+      SELECT t.ts, ${chain}, t.seq, t.stanza_id, t.origin_id, t.client_id, t.from_jid, t.to_jid, t.from_bare, t.to_bare,
+             t.type, t.thread, t.body, t.redacted_body, t.raw, t.direction, t.verdict, t.reason, t.matches::jsonb, t.policy_version,
+             decode(t.prev_hash, 'hex'), decode(t.hash, 'hex')
+      FROM t
+    )
+    INSERT INTO incidents (stanza_id, message_ts, verdict, severity, rule_ids, matches, from_bare, to_bare, hold_state)
+    SELECT t.stanza_id, t.ts, t.verdict, t.severity,
+           CASE WHEN t.rule_ids = '' THEN '{}'::text[] ELSE string_to_array(t.rule_ids, ',') END,
+           t.matches::jsonb, t.from_bare, t.to_bare,
+           CASE WHEN t.verdict = 'hold' THEN 'held' END
+    FROM t
+    -- A data-modifying CTE always runs to completion, referenced or not (PostgreSQL §7.8.4).
+    WHERE t.verdict <> 'allow'
+    RETURNING id, stanza_id`;
+  const ids = new Map<string, string>();
+  for (const r of result) ids.set(r.stanza_id, String(r.id));
+  return ids;
 }

@@ -75,6 +75,7 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
       type,
       thread: stanza.getChildText('thread'),
       body,
+      redactedBody: scan.verdict === 'redact' ? (scan.redacted ?? null) : null,
       raw: stanza.toString(),
       direction: message.direction,
       verdict: scan.verdict,

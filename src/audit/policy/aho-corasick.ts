@@ -10,6 +10,14 @@
 //     few edges, binary search for many), plus a failure link and a dictionary ("output") link.
 // Everything is typed arrays: a 10,000-keyword automaton is a few MB and allocates nothing per scan.
 
+/** States with at most this many children are searched linearly; others through the hash. */
+const LINEAR_EDGES = 4;
+
+function hash(state: number, sym: number): number {
+  const h = Math.imul(state, 0x9e3779b1) ^ Math.imul(sym, 0x85ebca77);
+  return h ^ (h >>> 15);
+}
+
 export interface KeywordSink {
   /** Pattern `pattern` ends at folded index `end` (inclusive). */
   onPattern(pattern: number, end: number): void;
@@ -30,7 +38,33 @@ export class AhoCorasick {
     /** Nearest proper suffix state with an outPattern, or 0 (the root never has one). */
     private readonly outLink: Int32Array,
     readonly patternCount: number,
-  ) {}
+  ) {
+    // Open-addressing hash of the edges of states with many children (the depth-1 states of a
+    // Chinese keyword list have dozens): one or two probes instead of a binary search.
+    let size = 16;
+    let wide = 0;
+    for (let s = 1; s < fail.length; s++) if (edgeStart[s + 1]! - edgeStart[s]! > LINEAR_EDGES) wide += edgeStart[s + 1]! - edgeStart[s]!;
+    while (size < wide * 2) size *= 2;
+    this.hashMask = size - 1;
+    this.hashState = new Int32Array(size).fill(-1);
+    this.hashSym = new Int32Array(size);
+    this.hashNext = new Int32Array(size);
+    for (let s = 1; s < fail.length; s++) {
+      if (edgeStart[s + 1]! - edgeStart[s]! <= LINEAR_EDGES) continue;
+      for (let e = edgeStart[s]!; e < edgeStart[s + 1]!; e++) {
+        let h = hash(s, edgeSym[e]!) & this.hashMask;
+        while (this.hashState[h] !== -1) h = (h + 1) & this.hashMask;
+        this.hashState[h] = s;
+        this.hashSym[h] = edgeSym[e]!;
+        this.hashNext[h] = edgeNext[e]!;
+      }
+    }
+  }
+
+  private readonly hashMask: number;
+  private readonly hashState: Int32Array;
+  private readonly hashSym: Int32Array;
+  private readonly hashNext: Int32Array;
 
   get stateCount(): number {
     return this.fail.length;
@@ -47,7 +81,8 @@ export class AhoCorasick {
       this.edgeNext.byteLength +
       this.fail.byteLength +
       this.outPattern.byteLength +
-      this.outLink.byteLength
+      this.outLink.byteLength +
+      this.hashState.byteLength * 3
     );
   }
 
@@ -157,23 +192,26 @@ export class AhoCorasick {
 
   /** Goto function: the next state, or -1 when a non-root state has no such edge. */
   private next(state: number, sym: number): number {
-    if (state === 0) return this.rootNext[sym] ?? 0;
-    const edgeSym = this.edgeSym;
-    let lo = this.edgeStart[state] ?? 0;
-    let hi = this.edgeStart[state + 1] ?? 0;
-    if (hi - lo <= 8) {
-      for (; lo < hi; lo++) if (edgeSym[lo] === sym) return this.edgeNext[lo] ?? 0;
+    if (state === 0) return this.rootNext[sym]!;
+    let lo = this.edgeStart[state]!;
+    const hi = this.edgeStart[state + 1]!;
+    if (hi - lo <= LINEAR_EDGES) {
+      for (; lo < hi; lo++) if (this.edgeSym[lo] === sym) return this.edgeNext[lo]!;
       return -1;
     }
-    hi--;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const v = edgeSym[mid] ?? 0;
-      if (v === sym) return this.edgeNext[mid] ?? 0;
-      if (v < sym) lo = mid + 1;
-      else hi = mid - 1;
+    return this.hashed(state, sym);
+  }
+
+  private hashed(state: number, sym: number): number {
+    const mask = this.hashMask;
+    const hs = this.hashState;
+    let h = hash(state, sym) & mask;
+    for (;;) {
+      const k = hs[h]!;
+      if (k === -1) return -1;
+      if (k === state && this.hashSym[h] === sym) return this.hashNext[h]!;
+      h = (h + 1) & mask;
     }
-    return -1;
   }
 
   /** Reports every (possibly overlapping) occurrence of every pattern in cps[0..length). */
@@ -182,25 +220,48 @@ export class AhoCorasick {
     const fail = this.fail;
     const outPattern = this.outPattern;
     const outLink = this.outLink;
+    const rootNext = this.rootNext;
+    const edgeStart = this.edgeStart;
+    const edgeSym = this.edgeSym;
+    const edgeNext = this.edgeNext;
     let state = 0;
+    // The goto function is inlined here: this loop runs for every character of every message.
     for (let j = 0; j < length; j++) {
-      const cp = cps[j] ?? 0;
-      const sym = cp < 0x10000 ? (symBmp[cp] ?? 0) : (this.symAstral.get(cp) ?? 0);
+      const cp = cps[j]!;
+      const sym = cp < 0x10000 ? symBmp[cp]! : (this.symAstral.get(cp) ?? 0);
       if (sym === 0) {
         state = 0;
         continue;
       }
-      let t = this.next(state, sym);
-      while (t < 0) {
-        state = fail[state] ?? 0;
-        t = this.next(state, sym);
+      for (;;) {
+        if (state === 0) {
+          state = rootNext[sym]!;
+          break;
+        }
+        let lo = edgeStart[state]!;
+        const hi = edgeStart[state + 1]!;
+        let t = -1;
+        if (hi - lo <= LINEAR_EDGES) {
+          for (; lo < hi; lo++) {
+            if (edgeSym[lo] === sym) {
+              t = edgeNext[lo]!;
+              break;
+            }
+          }
+        } else {
+          t = this.hashed(state, sym);
+        }
+        if (t >= 0) {
+          state = t;
+          break;
+        }
+        state = fail[state]!;
       }
-      state = t;
       if (state === 0) continue;
-      let o = (outPattern[state] ?? -1) >= 0 ? state : (outLink[state] ?? 0);
+      let o = outPattern[state]! >= 0 ? state : outLink[state]!;
       while (o !== 0) {
-        sink.onPattern(outPattern[o] ?? 0, j);
-        o = outLink[o] ?? 0;
+        sink.onPattern(outPattern[o]!, j);
+        o = outLink[o]!;
       }
     }
   }

@@ -120,92 +120,118 @@ function isX(text: string, i: number): boolean {
   return c === 0x58 || c === 0x78 || c === 0xff38 || c === 0xff58; // X x Ｘ ｘ
 }
 
-/** One chain, in reusable scratch arrays (the detectors are synchronous and never re-entered). */
-interface Chain {
-  /** Digit values of the whole chain. */
-  digits: number[];
-  /** Per group: UTF-16 start and end offsets, and first digit index. groupDigit has count+1 entries. */
-  groupStart: number[];
-  groupEnd: number[];
-  groupDigit: number[];
-  count: number;
-}
-
-const chain: Chain = { digits: [], groupStart: [], groupEnd: [], groupDigit: [], count: 0 };
-
 /**
- * Calls `visit` for each maximal chain of digit groups in `text`, where groups are separated by
- * exactly one ' ' or '-'. Returns quickly for text without digits.
+ * The digit chains of one text, in reusable typed arrays. The three numeric detectors usually run
+ * on the same text one after another, so the chains are computed once and kept for that text.
  */
-function forEachDigitChain(text: string, visit: (c: Chain, text: string) => void): void {
-  const len = text.length;
-  let i = 0;
-  while (i < len) {
-    if (digitAt(text, i) < 0) {
-      i++;
-      continue;
-    }
-    chain.digits.length = 0;
-    chain.groupStart.length = 0;
-    chain.groupEnd.length = 0;
-    chain.groupDigit.length = 0;
-    chain.count = 0;
-    for (;;) {
-      chain.groupStart.push(i);
-      chain.groupDigit.push(chain.digits.length);
-      let d: number;
-      while (i < len && (d = digitAt(text, i)) >= 0) {
-        chain.digits.push(d);
-        i++;
-      }
-      chain.groupEnd.push(i);
-      chain.count++;
-      const sep = text.charCodeAt(i);
-      if ((sep === 0x20 || sep === 0x2d) && i + 1 < len && digitAt(text, i + 1) >= 0) {
+class Chains {
+  text = '';
+  /** Digit values of all chains, concatenated. */
+  digits = new Int8Array(256);
+  /** Per group: UTF-16 start and end, and index of its first digit (groupDigit has one extra entry). */
+  groupStart = new Int32Array(64);
+  groupEnd = new Int32Array(64);
+  groupDigit = new Int32Array(65);
+  groups = 0;
+  /** Per chain: its first group; chainGroup[chains] = groups. */
+  chainGroup = new Int32Array(33);
+  chains = 0;
+
+  of(text: string): this {
+    if (text === this.text) return this;
+    this.text = text;
+    this.groups = 0;
+    this.chains = 0;
+    const len = text.length;
+    if (this.digits.length < len) this.digits = new Int8Array(len);
+    let nDigits = 0;
+    let i = 0;
+    while (i < len) {
+      if (digitAt(text, i) < 0) {
         i++;
         continue;
       }
-      break;
+      this.pushChain();
+      for (;;) {
+        this.pushGroup(i, nDigits);
+        let d: number;
+        while (i < len && (d = digitAt(text, i)) >= 0) {
+          this.digits[nDigits++] = d;
+          i++;
+        }
+        this.groupEnd[this.groups - 1] = i;
+        const sep = text.charCodeAt(i);
+        if ((sep === 0x20 || sep === 0x2d) && i + 1 < len && digitAt(text, i + 1) >= 0) {
+          i++;
+          continue;
+        }
+        break;
+      }
     }
-    chain.groupDigit.push(chain.digits.length);
-    visit(chain, text);
+    this.groupDigit[this.groups] = nDigits;
+    this.chainGroup[this.chains] = this.groups;
+    return this;
+  }
+
+  private pushChain(): void {
+    if (this.chains + 1 >= this.chainGroup.length) this.chainGroup = grow(this.chainGroup);
+    this.chainGroup[this.chains++] = this.groups;
+  }
+
+  private pushGroup(start: number, digit: number): void {
+    if (this.groups + 1 >= this.groupDigit.length) {
+      this.groupStart = grow(this.groupStart);
+      this.groupEnd = grow(this.groupEnd);
+      this.groupDigit = grow(this.groupDigit);
+    }
+    this.groupStart[this.groups] = start;
+    this.groupDigit[this.groups] = digit;
+    this.groups++;
+  }
+
+  /** Number of digits in groups a..b (inclusive). */
+  digitsIn(a: number, b: number): number {
+    return this.groupDigit[b + 1]! - this.groupDigit[a]!;
   }
 }
 
-/** Number of digits in groups a..b (inclusive). */
-function digitsIn(c: Chain, a: number, b: number): number {
-  return (c.groupDigit[b + 1] ?? 0) - (c.groupDigit[a] ?? 0);
+function grow(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
 }
+
+const chains = new Chains();
 
 // ---------------------------------------------------------------------------------------------
 // cn_resident_id: 17 digits + check character (digit or X), GB 11643-1999.
 
-function residentIdsInChain(c: Chain, text: string, out: number[]): void {
-  for (let a = 0; a < c.count; a++) {
-    for (let b = a; b < c.count; b++) {
-      const n = digitsIn(c, a, b);
-      if (n > 18) break;
-      const end = c.groupEnd[b] ?? 0;
-      const withX = n === 17 && b === c.count - 1 && isX(text, end) && digitAt(text, end + 1) < 0;
-      if (n !== 18 && !withX) continue;
-      const from = c.groupDigit[a] ?? 0;
-      const d = c.digits;
-      if ((d[from] ?? 0) === 0) continue; // region codes start 1–9
-      const year = (d[from + 6] ?? 0) * 1000 + (d[from + 7] ?? 0) * 100 + (d[from + 8] ?? 0) * 10 + (d[from + 9] ?? 0);
-      const month = (d[from + 10] ?? 0) * 10 + (d[from + 11] ?? 0);
-      const day = (d[from + 12] ?? 0) * 10 + (d[from + 13] ?? 0);
-      if (!plausibleBirthDate(year, month, day)) continue;
-      const check = residentIdCheckChar(d, from);
-      if (withX ? check !== 'X' : check !== String(d[from + 17])) continue;
-      out.push(c.groupStart[a] ?? 0, withX ? end + 1 : end);
-      a = b; // continue after this number
-      break;
+export const detectResidentId: Detector = (text, out) => {
+  const c = chains.of(text);
+  const d = c.digits;
+  for (let k = 0; k < c.chains; k++) {
+    const last = c.chainGroup[k + 1]! - 1;
+    for (let a = c.chainGroup[k]!; a <= last; a++) {
+      for (let b = a; b <= last; b++) {
+        const n = c.digitsIn(a, b);
+        if (n > 18) break;
+        const end = c.groupEnd[b]!;
+        const withX = n === 17 && b === last && isX(text, end) && digitAt(text, end + 1) < 0;
+        if (n !== 18 && !withX) continue;
+        const from = c.groupDigit[a]!;
+        if (d[from] === 0) continue; // region codes start 1–9
+        const year = d[from + 6]! * 1000 + d[from + 7]! * 100 + d[from + 8]! * 10 + d[from + 9]!;
+        const month = d[from + 10]! * 10 + d[from + 11]!;
+        const day = d[from + 12]! * 10 + d[from + 13]!;
+        if (!plausibleBirthDate(year, month, day)) continue;
+        const check = residentIdCheckChar(d, from);
+        if (withX ? check !== 'X' : check !== String(d[from + 17])) continue;
+        out.push(c.groupStart[a]!, withX ? end + 1 : end);
+        a = b; // continue after this number
+        break;
+      }
     }
   }
-}
-
-export const detectResidentId: Detector = (text, out) => {
-  forEachDigitChain(text, (c, t) => residentIdsInChain(c, t, out));
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -214,73 +240,74 @@ export const detectResidentId: Detector = (text, out) => {
 // positives of Luhn alone (one random digit string in ten passes Luhn) at no real cost: cards
 // starting with 1, 7, 8, 9 or 0 are not issued to the public.
 
-function cardsInChain(c: Chain, _text: string, out: number[]): void {
-  for (let a = 0; a < c.count; a++) {
-    const from = c.groupDigit[a] ?? 0;
-    const first = c.digits[from] ?? 0;
-    if (first < 2 || first > 6) continue;
-    let best = -1;
-    for (let b = a; b < c.count; b++) {
-      const n = digitsIn(c, a, b);
-      if (n > 19) break;
-      if (n >= 13 && luhnValid(c.digits, from, from + n)) best = b;
-    }
-    if (best >= 0) {
-      out.push(c.groupStart[a] ?? 0, c.groupEnd[best] ?? 0);
-      a = best;
+export const detectCreditCard: Detector = (text, out) => {
+  const c = chains.of(text);
+  for (let k = 0; k < c.chains; k++) {
+    const last = c.chainGroup[k + 1]! - 1;
+    for (let a = c.chainGroup[k]!; a <= last; a++) {
+      const from = c.groupDigit[a]!;
+      const first = c.digits[from]!;
+      if (first < 2 || first > 6) continue;
+      let best = -1;
+      for (let b = a; b <= last; b++) {
+        const n = c.digitsIn(a, b);
+        if (n > 19) break;
+        if (n >= 13 && luhnValid(c.digits, from, from + n)) best = b;
+      }
+      if (best >= 0) {
+        out.push(c.groupStart[a]!, c.groupEnd[best]!);
+        a = best;
+      }
     }
   }
-}
-
-export const detectCreditCard: Detector = (text, out) => {
-  forEachDigitChain(text, (c, t) => cardsInChain(c, t, out));
 };
 
 // ---------------------------------------------------------------------------------------------
 // cn_mobile: 1[3-9]\d{9}, solid or grouped 3-4-4, optionally after +86 / 0086 (same group or a
 // group of its own).
 
-function isMobileAt(d: readonly number[], from: number): boolean {
-  return d[from] === 1 && (d[from + 1] ?? 0) >= 3;
-}
-
-function mobilesInChain(c: Chain, text: string, out: number[]): void {
-  const d = c.digits;
-  for (let a = 0; a < c.count; a++) {
-    const from = c.groupDigit[a] ?? 0;
-    const len = digitsIn(c, a, a);
-    const start = c.groupStart[a] ?? 0;
-    const plus = text.charCodeAt(start - 1) === 0x2b; // '+'
-    let numberFrom = -1;
-    let last = a;
-    if (len === 11) numberFrom = from;
-    else if (len === 13 && plus && d[from] === 8 && d[from + 1] === 6) numberFrom = from + 2;
-    else if (len === 15 && d[from] === 0 && d[from + 1] === 0 && d[from + 2] === 8 && d[from + 3] === 6) numberFrom = from + 4;
-    else if (len === 3 && a + 2 < c.count && digitsIn(c, a + 1, a + 1) === 4 && digitsIn(c, a + 2, a + 2) === 4) {
-      numberFrom = from;
-      last = a + 2;
-    }
-    if (numberFrom < 0 || !isMobileAt(d, numberFrom)) continue;
-    // A country code in the previous group of the chain: "+86 138…" or "0086-138…".
-    let spanStart = start;
-    if (numberFrom === from && a > 0) {
-      const prevFrom = c.groupDigit[a - 1] ?? 0;
-      const prevLen = digitsIn(c, a - 1, a - 1);
-      const prevStart = c.groupStart[a - 1] ?? 0;
-      const is86 = prevLen === 2 && d[prevFrom] === 8 && d[prevFrom + 1] === 6 && text.charCodeAt(prevStart - 1) === 0x2b;
-      const is0086 = prevLen === 4 && d[prevFrom] === 0 && d[prevFrom + 1] === 0 && d[prevFrom + 2] === 8 && d[prevFrom + 3] === 6;
-      if (is86) spanStart = prevStart - 1;
-      else if (is0086) spanStart = prevStart;
-    } else if (numberFrom !== from && plus) {
-      spanStart = start - 1;
-    }
-    out.push(spanStart, c.groupEnd[last] ?? 0);
-    a = last;
-  }
+function isMobileAt(d: Int8Array, from: number): boolean {
+  return d[from] === 1 && d[from + 1]! >= 3;
 }
 
 export const detectCnMobile: Detector = (text, out) => {
-  forEachDigitChain(text, (c, t) => mobilesInChain(c, t, out));
+  const c = chains.of(text);
+  const d = c.digits;
+  for (let k = 0; k < c.chains; k++) {
+    const firstGroup = c.chainGroup[k]!;
+    const lastGroup = c.chainGroup[k + 1]! - 1;
+    for (let a = firstGroup; a <= lastGroup; a++) {
+      const from = c.groupDigit[a]!;
+      const len = c.digitsIn(a, a);
+      const start = c.groupStart[a]!;
+      const plus = text.charCodeAt(start - 1) === 0x2b; // '+'
+      let numberFrom = -1;
+      let last = a;
+      if (len === 11) numberFrom = from;
+      else if (len === 13 && plus && d[from] === 8 && d[from + 1] === 6) numberFrom = from + 2;
+      else if (len === 15 && d[from] === 0 && d[from + 1] === 0 && d[from + 2] === 8 && d[from + 3] === 6) numberFrom = from + 4;
+      else if (len === 3 && a + 2 <= lastGroup && c.digitsIn(a + 1, a + 1) === 4 && c.digitsIn(a + 2, a + 2) === 4) {
+        numberFrom = from;
+        last = a + 2;
+      }
+      if (numberFrom < 0 || !isMobileAt(d, numberFrom)) continue;
+      // A country code in the previous group of the chain: "+86 138…" or "0086-138…".
+      let spanStart = start;
+      if (numberFrom === from && a > firstGroup) {
+        const p = c.groupDigit[a - 1]!;
+        const prevLen = c.digitsIn(a - 1, a - 1);
+        const prevStart = c.groupStart[a - 1]!;
+        const is86 = prevLen === 2 && d[p] === 8 && d[p + 1] === 6 && text.charCodeAt(prevStart - 1) === 0x2b;
+        const is0086 = prevLen === 4 && d[p] === 0 && d[p + 1] === 0 && d[p + 2] === 8 && d[p + 3] === 6;
+        if (is86) spanStart = prevStart - 1;
+        else if (is0086) spanStart = prevStart;
+      } else if (numberFrom !== from && plus) {
+        spanStart = start - 1;
+      }
+      out.push(spanStart, c.groupEnd[last]!);
+      a = last;
+    }
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -565,7 +592,8 @@ export const detectSecretToken: Detector = (text, out) => {
   let m: RegExpExecArray | null;
   while ((m = TOKEN_SHAPES.exec(text)) !== null) out.push(m.index, m.index + m[0].length);
   ASSIGNMENT.lastIndex = 0;
-  while ((m = ASSIGNMENT.exec(text)) !== null) {
+  const assigns = text.includes(':') || text.includes('=') || text.includes('：');
+  while (assigns && (m = ASSIGNMENT.exec(text)) !== null) {
     const value = m[1] ?? '';
     const end = m.index + m[0].length;
     out.push(end - value.length, end);

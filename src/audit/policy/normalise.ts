@@ -150,7 +150,7 @@ export class NormalisedBuffer {
     if (capacity <= this.cps.length) return;
     let size = this.cps.length;
     while (size < capacity) size *= 2;
-    const grow = (a: Int32Array): Int32Array => {
+    const grow = (a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
       const b = new Int32Array(size);
       b.set(a.subarray(0, this.length));
       return b;
