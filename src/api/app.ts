@@ -6,7 +6,7 @@
 //   /api/...            one encapsulated scope; its first hook is the admin-token check
 //     /api/v1/users     routes/users.ts
 //     /api/v1/sessions  routes/sessions.ts
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import { requireAdminToken } from './auth.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { ApiDeps } from './deps.types.ts';
@@ -18,7 +18,15 @@ import { usersRoutes } from './routes/users.ts';
 /** Largest request body the admin API reads; its requests are small JSON objects. */
 export const API_BODY_LIMIT = 64 * 1024;
 
+/** An admin API resource: a fastify plugin mounted under /api at `prefix` (e.g. '/v1/rules'). */
+export interface ApiResource {
+  readonly prefix: string;
+  readonly plugin: FastifyPluginAsync;
+}
+
 export interface ApiAppOptions {
+  /** More admin resources, registered behind the admin-token check. */
+  readonly resources?: readonly ApiResource[];
   /** fastify's own request logging (pino, JSON to stdout). Off by default. */
   readonly logger?: boolean;
   /** Warden's logger for what the API does (users created, tokens refused) and for 500s' causes. */
@@ -78,6 +86,9 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
       );
       await api.register(usersRoutes, { prefix: '/v1/users', deps, log });
       await api.register(sessionsRoutes, { prefix: '/v1/sessions', deps, log });
+      // Further resources (rules, incidents, messages, archive…) arrive from the composition
+      // root as plugins and are registered inside this scope, behind the same token check.
+      for (const resource of opts.resources ?? []) await api.register(resource.plugin, { prefix: resource.prefix });
     },
     { prefix: '/api' },
   );
