@@ -88,3 +88,12 @@ CREATE TABLE retro_scans (
   started_at   timestamptz,
   finished_at  timestamptz
 );
+
+-- Groups of users for rule scopes ("every rule with scope.groups = ['finance']"), managed by
+-- administrators. Not roster groups: those are each user's own labels for contacts.
+CREATE TABLE user_groups (
+  group_name  text COLLATE "C" NOT NULL,
+  username    text COLLATE "C" NOT NULL REFERENCES users (username) ON DELETE CASCADE,
+  PRIMARY KEY (group_name, username)
+);
+CREATE INDEX user_groups_username ON user_groups (username);

@@ -37,6 +37,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   { env: 'LOGIN_MAX_FAILURES', kind: 'int', default: '5', min: 1, max: 1000, doc: 'Failed logins from one address within a minute before it is made to wait.' },
   { env: 'SHUTDOWN_GRACE_MS', kind: 'int', default: '5000', min: 0, max: 600_000, doc: 'How long SIGTERM waits for streams and storage to close before exiting.' },
   { env: 'DB_POOL_SIZE', kind: 'int', default: '10', min: 1, max: 200, doc: 'PostgreSQL connection pool size.' },
+  { env: 'OFFLINE_QUOTA', kind: 'int', default: '1000', min: 0, max: 1_000_000, doc: 'Messages kept per account while it is offline (XEP-0160); past it senders get <resource-constraint/>. 0 stores none.' },
+  { env: 'PING_INTERVAL_MS', kind: 'int', default: '300000', min: 0, max: 86_400_000, doc: 'A session silent for this long is pinged (XEP-0199). 0 turns server pings off.' },
+  { env: 'PING_TIMEOUT_MS', kind: 'int', default: '30000', min: 100, max: 3_600_000, doc: 'A session that does not answer a server ping within this time is closed with <connection-timeout/>.' },
+  { env: 'REGISTRATION_ENABLED', kind: 'bool', default: 'false', doc: 'In-band registration (XEP-0077): users may change their password and remove their account over XMPP.' },
+  { env: 'ENCRYPTED_MESSAGES', kind: 'string', default: 'block', doc: 'End-to-end encrypted messages (OMEMO, OpenPGP, OTR): block (refused with <policy-violation/>) or flag (delivered, incident opened).' },
+  { env: 'NODE_ID', kind: 'string', default: 'main', doc: 'This node\'s name; its archive rows form their own hash chain. Unique per running Warden process.' },
   { env: 'LOG_LEVEL', kind: 'level', default: 'info', doc: 'debug, info, warn or error.' },
   { env: 'WARDEN_CONFIG', kind: 'path', doc: 'Optional JSON file of these same variables ({"XMPP_DOMAIN": "example.com", …}); the environment wins over it.' },
 ];
@@ -62,7 +68,13 @@ export interface Config {
   readonly loginMaxFailures: number;
   readonly shutdownGraceMs: number;
   readonly dbPoolSize: number;
+  readonly offlineQuota: number;
+  readonly pingIntervalMs: number;
+  readonly pingTimeoutMs: number;
+  readonly registrationEnabled: boolean;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+  readonly encryptedMessages: 'block' | 'flag';
+  readonly nodeId: string;
 }
 
 export class ConfigError extends Error {
@@ -113,6 +125,15 @@ function parseValue(spec: OptionSpec, raw: string): string | number | boolean | 
     case 'secret':
       return raw.length > 0 ? raw : fail('must not be empty');
   }
+}
+
+function oneOf<T extends string>(value: string, allowed: readonly T[], variable: string): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(variable, `must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+}
+
+function fail(variable: string, message: string): never {
+  throw new ConfigError(variable, message);
 }
 
 /** Reads the configuration; throws ConfigError naming the variable on the first invalid value. */
@@ -172,6 +193,12 @@ export function loadConfig(env: Env = process.env): Config {
     loginMaxFailures: get('LOGIN_MAX_FAILURES'),
     shutdownGraceMs: get('SHUTDOWN_GRACE_MS'),
     dbPoolSize: get('DB_POOL_SIZE'),
+    offlineQuota: get('OFFLINE_QUOTA'),
+    pingIntervalMs: get('PING_INTERVAL_MS'),
+    pingTimeoutMs: get('PING_TIMEOUT_MS'),
+    registrationEnabled: get('REGISTRATION_ENABLED'),
     logLevel: get('LOG_LEVEL'),
+    encryptedMessages: oneOf(get('ENCRYPTED_MESSAGES'), ['block', 'flag'] as const, 'ENCRYPTED_MESSAGES'),
+    nodeId: /^[A-Za-z0-9._-]{1,64}$/.test(get('NODE_ID')) ? get('NODE_ID') : fail('NODE_ID', 'must be 1–64 letters, digits, dots, dashes or underscores'),
   };
 }

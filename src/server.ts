@@ -5,6 +5,11 @@ import type { FastifyInstance } from 'fastify';
 import { buildApiApp } from './api/app.ts';
 import type { ApiDeps, SessionDirectory } from './api/deps.types.ts';
 import { createAuditPipeline, type AuditPipeline } from './audit/pipeline.ts';
+import { PolicyManager } from './audit/policy-manager.ts';
+import { createRuleStore } from './audit/rule-store.ts';
+import { auditScanRoutes } from './api/routes/audit-scan.ts';
+import { groupsRoutes, rulesRoutes } from './api/routes/rules.ts';
+import type { ApiResource } from './api/app.ts';
 import { deriveCredentials } from './auth/scram.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import type { Config } from './config.ts';
@@ -32,6 +37,7 @@ export interface WardenServer {
   readonly sessions: SessionRegistry<C2SSession>;
   readonly router: Router;
   readonly audit: AuditPipeline;
+  readonly policy: PolicyManager;
   /** The ports actually bound (useful when the config asked for 0). */
   readonly ports: { readonly c2s: number; readonly c2sTls: number; readonly http: number; readonly https: number };
   /** The admin token generated at this start, when none was configured or stored (shown once). */
@@ -58,8 +64,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     const sessions = new SessionRegistry<C2SSession>();
     const modules = new ModuleHost(config.domain, log);
+    const rules = createRuleStore(db.sql);
+    const policy = await PolicyManager.start(rules, config.domain, log);
+    cleanups.push(() => policy.stop());
+    const decisions = { encryptedAction: config.encryptedMessages };
     // The audit pipeline is wired into the router, not loaded as a module: nothing can skip it.
-    const audit = await createAuditPipeline({ sql: db.sql, domain: config.domain, log });
+    const audit = await createAuditPipeline({ sql: db.sql, domain: config.domain, log, chain: config.nodeId, policy, decisions });
     cleanups.push(() => audit.close());
     const router = new Router({
       domain: config.domain,
@@ -69,7 +79,6 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       accountExists: (local) => users.exists(local),
       log,
     });
-    audit.attachDelivery((stanza, to) => router.deliverMessage(stanza, to));
     for (const module of coreModules({ config, db, users, router, sessions, modules })) modules.load(module);
 
     /** Every stream, bound or not, so shutdown can end each with <system-shutdown/>. */
@@ -136,11 +145,16 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       rateBytesPerSecond: config.c2sRateBytes,
       onTransport,
     };
-    const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log });
+    const resources: ApiResource[] = [
+      { prefix: '/v1/rules', plugin: rulesRoutes({ rules, policy, normalizeLocalpart }) },
+      { prefix: '/v1/groups', plugin: groupsRoutes({ rules, policy, normalizeLocalpart }) },
+      { prefix: '/v1/audit', plugin: auditScanRoutes({ domain: config.domain, policy, decisions }) },
+    ];
+    const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources });
     await registerXmppWebSocket(http, { ...webSocketOptions, tls: false });
     cleanups.push(() => http.close());
     await http.listen({ host: config.bindHost, port: config.httpPort });
-    const https = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, https: { cert: tls.cert, key: tls.key } });
+    const https = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources, https: { cert: tls.cert, key: tls.key } });
     await registerXmppWebSocket(https, { ...webSocketOptions, tls: true });
     cleanups.push(() => https.close());
     await https.listen({ host: config.bindHost, port: config.httpsPort });
@@ -158,10 +172,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         await Promise.allSettled(closeListeners);
         await Promise.allSettled([http.close(), https.close()]);
         await audit.close();
+        policy.stop();
         if (!opts.database) await db.close();
         log.info('stopped');
       })());
-    return { config, db, sessions, router, audit, ports, generatedAdminToken, stop };
+    return { config, db, sessions, router, audit, policy, ports, generatedAdminToken, stop };
   } catch (err) {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
     if (!opts.database) await db.close().catch(() => {});

@@ -25,6 +25,8 @@ export interface Problem {
   readonly title: string;
   readonly status: number;
   readonly detail: string;
+  /** RFC 9457 §3.2 extension member: every problem found, e.g. each invalid field of a rule. */
+  readonly errors?: readonly string[];
 }
 
 /** JSON schema of a problem body, for the `response` section of route schemas. */
@@ -36,6 +38,7 @@ export const problemSchema = {
     title: { type: 'string' },
     status: { type: 'integer' },
     detail: { type: 'string' },
+    errors: { type: 'array', items: { type: 'string' } },
   },
 } as const;
 
@@ -45,18 +48,21 @@ export class ApiProblem extends Error {
   readonly type: string;
   readonly title: string;
   readonly headers: Readonly<Record<string, string>>;
+  readonly errors: readonly string[] | undefined;
 
-  constructor(status: number, detail: string, opts: { type?: string; title?: string; headers?: Record<string, string> } = {}) {
+  constructor(status: number, detail: string, opts: { type?: string; title?: string; headers?: Record<string, string>; errors?: readonly string[] } = {}) {
     super(detail);
     this.name = 'ApiProblem';
     this.status = status;
     this.type = opts.type ?? ProblemType.blank;
     this.title = opts.title ?? STATUS_CODES[status] ?? 'Error';
     this.headers = opts.headers ?? {};
+    this.errors = opts.errors;
   }
 
   toJSON(): Problem {
-    return { type: this.type, title: this.title, status: this.status, detail: this.message };
+    const problem = { type: this.type, title: this.title, status: this.status, detail: this.message };
+    return this.errors ? { ...problem, errors: this.errors } : problem;
   }
 }
 

@@ -8,27 +8,23 @@ import { NS } from '../ns.ts';
 import { bareString, jidToString, type Jid } from '../stanza/jid.ts';
 import { StanzaError } from '../stanza/stanza-error.ts';
 import { Element } from '../xml.ts';
-import type { ArchiveEntry, RuleMatch, Verdict } from './archive-record.ts';
+import type { ArchiveEntry } from './archive-record.ts';
 import { ensureArchivePartitions } from './archive-partitions.ts';
 import { ArchiveWriter } from './archive-writer.ts';
 import type { AuditOutcome, AuditTap, AuditedMessage } from './audit-tap.ts';
+import { decide, type DecisionOptions } from './decide.ts';
+import { detectEncryption } from './encryption.ts';
+import type { LivePolicy } from './policy-manager.ts';
 
-/** What the pipeline needs from a policy: the live, compiled rule set (swapped atomically). */
-export interface PolicyView {
-  readonly version: number;
-  scan(text: string, ctx: { from: string; to: string; direction: AuditedMessage['direction']; type: string }): {
-    verdict: Verdict;
-    matches: RuleMatch[];
-    redacted?: string;
-  };
-}
+const EMPTY_POLICY: LivePolicy = { version: 0, scan: () => ({ verdict: 'allow', matches: [] }) };
 
-const EMPTY_POLICY: PolicyView = { version: 0, scan: () => ({ verdict: 'allow', matches: [] }) };
+export const BLOCKED_TEXT = 'This message was blocked by the compliance policy and was not delivered.';
+export const ENCRYPTED_TEXT =
+  'End-to-end encrypted messages are not permitted on this server: every message must be archived and inspected. Send it without encryption.';
+export const ARCHIVE_DOWN_TEXT = 'The message archive is temporarily unavailable; the message was not delivered. Retry shortly.';
 
 export interface AuditPipeline extends AuditTap {
   readonly writer: ArchiveWriter;
-  /** How released held messages reach recipients (set by the composition root). */
-  attachDelivery(deliver: (stanza: Element, to: Jid) => Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -38,7 +34,10 @@ export interface AuditPipelineOptions {
   readonly log: Logger;
   /** This node's archive chain (one writer per chain). */
   readonly chain?: string;
-  readonly policy?: () => PolicyView;
+  readonly policy?: LivePolicy;
+  readonly decisions?: DecisionOptions;
+  /** Called after commit for every message that opened an incident (alerts, webhooks). */
+  readonly incidentOpened?: (incidentId: string) => void;
 }
 
 export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<AuditPipeline> {
@@ -49,8 +48,8 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
   }, 6 * 3600_000);
   partitionTimer.unref();
   const writer = new ArchiveWriter(opts.sql, opts.chain ?? 'main', log);
-  const policy = opts.policy ?? (() => EMPTY_POLICY);
-  let deliver: ((stanza: Element, to: Jid) => Promise<void>) | undefined;
+  const policy = opts.policy ?? EMPTY_POLICY;
+  const decisions: DecisionOptions = opts.decisions ?? { encryptedAction: 'block' };
 
   async function inspect(message: AuditedMessage): Promise<AuditOutcome> {
     const { stanza, from, to } = message;
@@ -60,8 +59,8 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
     // XEP-0359 §3.1: strip stanza-ids that claim to be ours before anyone can trust them.
     removeForgedStanzaIds(stanza, toBare);
     const body = stanza.getChildText('body');
-    const live = policy();
-    const scan = body ? live.scan(body, { from: fromBare, to: toBare, direction: message.direction, type }) : { verdict: 'allow' as Verdict, matches: [] };
+    const encryption = detectEncryption(stanza);
+    const decision = decide(policy, { text: body, encryption, from: fromBare, to: toBare, direction: message.direction, type }, decisions);
     const stanzaId = randomUUID();
     const entry: ArchiveEntry = {
       ts: new Date(),
@@ -75,25 +74,31 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
       type,
       thread: stanza.getChildText('thread'),
       body,
-      redactedBody: scan.verdict === 'redact' ? (scan.redacted ?? null) : null,
+      redactedBody: decision.redacted ?? null,
       raw: stanza.toString(),
       direction: message.direction,
-      verdict: scan.verdict,
-      reason: null,
-      matches: scan.matches,
-      policyVersion: live.version,
+      verdict: decision.verdict,
+      reason: decision.reason,
+      matches: decision.matches,
+      policyVersion: decision.policyVersion,
     };
+    let incidentId: string | undefined;
     try {
-      await writer.append(entry);
+      incidentId = (await writer.append(entry)).incidentId;
     } catch (err) {
       log.debug('message refused: archive unavailable', { error: String(err) });
-      return { kind: 'refuse', error: new StanzaError('wait', 'resource-constraint', 'The message archive is temporarily unavailable; the message was not delivered. Retry shortly.') };
+      return { kind: 'refuse', error: new StanzaError('wait', 'resource-constraint', ARCHIVE_DOWN_TEXT) };
     }
-    if (scan.verdict === 'block') {
-      return { kind: 'refuse', error: new StanzaError('modify', 'policy-violation', 'This message was blocked by the compliance policy and was not delivered.') };
+    if (incidentId !== undefined) opts.incidentOpened?.(incidentId);
+    switch (decision.verdict) {
+      case 'block':
+        return { kind: 'refuse', error: new StanzaError('modify', 'policy-violation', encryption && decision.matches.length === 0 ? ENCRYPTED_TEXT : BLOCKED_TEXT) };
+      case 'hold':
+        return { kind: 'hold', archiveId: stanzaId };
+      case 'redact':
+        if (decision.redacted !== undefined) replaceBody(stanza, decision.redacted);
+        break;
     }
-    if (scan.verdict === 'hold') return { kind: 'hold', archiveId: stanzaId };
-    if (scan.verdict === 'redact' && scan.redacted !== undefined) replaceBody(stanza, scan.redacted);
     stanza.cnode(new Element('stanza-id', { xmlns: NS.sid, id: stanzaId, by: toBare }));
     return { kind: 'deliver', stanza, archiveId: stanzaId };
   }
@@ -101,10 +106,6 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
   return {
     writer,
     inspect,
-    attachDelivery: (fn) => {
-      deliver = fn;
-      void deliver;
-    },
     close: async () => {
       clearInterval(partitionTimer);
       await writer.close();
@@ -120,6 +121,5 @@ function removeForgedStanzaIds(stanza: Element, recipientBare: string): void {
 
 function replaceBody(stanza: Element, text: string): void {
   const body = stanza.getChild('body');
-  if (!body) return;
-  body.children = [text];
+  if (body) body.children = [text];
 }

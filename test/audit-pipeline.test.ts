@@ -1,0 +1,137 @@
+// The audit pipeline seen by real clients: alice sends, bob receives (or not), the archive and
+// the incident list say what happened. Rules are managed over the admin API.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './support/server.ts';
+import { api, connectParty, isMessage, xml, type Party } from './support/xmpp.ts';
+
+let t: TestServer;
+let alice: Party;
+let bob: Party;
+
+beforeAll(async () => {
+  t = await startTestServer();
+  await t.addUser('alice', 'alice-pw');
+  await t.addUser('bob', 'bob-pw');
+  const created = await Promise.all([
+    api(t, 'POST', '/api/v1/rules', { name: 'weapons', type: 'keywords', keywords: ['炸弹', 'detonator'], action: 'block', severity: 'critical' }),
+    api(t, 'POST', '/api/v1/rules', { name: 'cards', type: 'detector', detector: 'credit_card', action: 'redact', severity: 'high' }),
+    api(t, 'POST', '/api/v1/rules', { name: 'gossip', type: 'keywords', keywords: ['rumour'], action: 'flag', severity: 'low' }),
+  ]);
+  for (const c of created) expect(c.status).toBe(201);
+  alice = await connectParty(t, 'alice', 'alice-pw', 'phone');
+  bob = await connectParty(t, 'bob', 'bob-pw', 'desk');
+});
+afterAll(async () => {
+  await alice?.stop();
+  await bob?.stop();
+  await t?.close();
+});
+
+async function archived(clientId: string) {
+  const rows = await t.db.sql<{ body: string; redacted_body: string | null; verdict: string; policy_version: string; matches: unknown[]; stanza_id: string }[]>`
+    SELECT body, redacted_body, verdict, policy_version, matches, stanza_id FROM archive WHERE client_id = ${clientId}`;
+  return rows;
+}
+
+describe('the audit pipeline with real clients', () => {
+  it('blocks a Chinese keyword hidden by zero-width spaces; the sender gets <policy-violation/>, bob nothing', async () => {
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'zw1' }, xml('body', {}, '这里有炸\u200b弹，小心')));
+    const error = await alice.next((el) => el.is('message') && el.attrs.id === 'zw1' && el.attrs.type === 'error');
+    expect(error.getChild('error')?.getChild('policy-violation', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toBeDefined();
+    expect(error.getChild('error')?.getChildText('text', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toMatch(/blocked/);
+    const [row] = await archived('zw1');
+    expect(row?.verdict).toBe('block');
+    expect(row?.body).toBe('这里有炸\u200b弹，小心');
+    // A later message arrives, the blocked one never did.
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'after-zw1' }, xml('body', {}, 'hello')));
+    await bob.next(isMessage('after-zw1'));
+    expect(bob.inbox.some((el) => el.attrs.id === 'zw1')).toBe(false);
+  });
+
+  it('redacts a Luhn-valid card number for bob and keeps it whole in the archive', async () => {
+    const body = 'my card is 4111 1111 1111 1111, exp 12/29';
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'cc1' }, xml('body', {}, body)));
+    const got = await bob.next(isMessage('cc1'));
+    expect(got.getChildText('body')).toBe('my card is ███████████████████, exp 12/29');
+    const [row] = await archived('cc1');
+    expect(row?.body).toBe(body);
+    expect(row?.redacted_body).toBe(got.getChildText('body'));
+    expect(row?.verdict).toBe('redact');
+    expect(got.getChild('stanza-id', 'urn:xmpp:sid:0')?.attrs.id).toBe(row?.stanza_id);
+  });
+
+  it('does not redact a Luhn-invalid number', async () => {
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'cc2' }, xml('body', {}, 'order 4111 1111 1111 1112')));
+    expect((await bob.next(isMessage('cc2'))).getChildText('body')).toBe('order 4111 1111 1111 1112');
+  });
+
+  it('delivers a flagged message and opens an incident recording the policy version', async () => {
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'fl1' }, xml('body', {}, 'have you heard the rumour?')));
+    await bob.next(isMessage('fl1'));
+    const [row] = await archived('fl1');
+    expect(row?.verdict).toBe('flag');
+    expect(Number(row?.policy_version)).toBe(t.server.policy.version);
+    const incidents = await t.db.sql`SELECT verdict, severity FROM incidents WHERE stanza_id = ${row!.stanza_id}`;
+    expect(incidents).toEqual([{ verdict: 'flag', severity: 'low' }]);
+  });
+
+  it('refuses an OMEMO-encrypted message and archives it with the verdict', async () => {
+    await alice.xmpp.send(
+      xml('message', { to: 'bob@localhost', type: 'chat', id: 'om1' }, xml('encrypted', { xmlns: 'eu.siacs.conversations.axolotl' }, xml('payload', {}, 'AAAA')), xml('body', {}, 'I sent you an OMEMO encrypted message')),
+    );
+    const error = await alice.next((el) => el.attrs.id === 'om1' && el.attrs.type === 'error');
+    expect(error.getChild('error')?.getChildText('text', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toMatch(/encrypted/i);
+    const [row] = await archived('om1');
+    expect(row?.verdict).toBe('block');
+  });
+
+  it('gives in a dry run exactly the decision the live pipeline made', async () => {
+    for (const id of ['zw1', 'cc1', 'cc2', 'fl1']) {
+      const [row] = await archived(id);
+      const dry = await api(t, 'POST', '/api/v1/audit/scan', { text: row!.body, from: 'alice@localhost', to: 'bob@localhost', type: 'chat' });
+      expect(dry.status).toBe(200);
+      expect(dry.json.verdict).toBe(row!.verdict);
+      expect(dry.json.matches).toEqual(row!.matches);
+      if (row!.redacted_body) expect(dry.json.redacted).toBe(row!.redacted_body);
+    }
+  });
+
+  it('applies a rule change to the next message without a restart, under a new policy version', async () => {
+    const before = t.server.policy.version;
+    const created = await api(t, 'POST', '/api/v1/rules', { name: 'new', type: 'regex', pattern: 'project\\s+x', flags: 'i', action: 'block', severity: 'medium' });
+    expect(created.json.policyVersion).toBeGreaterThan(before);
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'px1' }, xml('body', {}, 'about PROJECT   X')));
+    await alice.next((el) => el.attrs.id === 'px1' && el.attrs.type === 'error');
+    const [row] = await archived('px1');
+    expect(Number(row?.policy_version)).toBe(created.json.policyVersion);
+    expect((await api(t, 'DELETE', `/api/v1/rules/${created.json.id}`)).status).toBe(204);
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'px2' }, xml('body', {}, 'about PROJECT X again')));
+    await bob.next(isMessage('px2'));
+  });
+});
+
+describe('the rules API', () => {
+  it.each([
+    [{ name: 'bad', type: 'regex', pattern: '(unclosed', action: 'flag', severity: 'low' }, /pattern/],
+    [{ name: 'bad', type: 'detector', detector: 'horoscope', action: 'flag', severity: 'low' }, /detector/],
+    [{ name: 'bad', type: 'keywords', keywords: [], action: 'flag', severity: 'low' }, /keywords/],
+    [{ name: 'bad', type: 'keywords', keywords: ['x'], action: 'explode', severity: 'low' }, /action/],
+  ])('rejects an invalid rule with a JSON error naming the field (%#)', async (body, field) => {
+    const res = await api(t, 'POST', '/api/v1/rules', body);
+    expect(res.status).toBe(400);
+    expect(res.json.detail).toMatch(field);
+    expect(Array.isArray(res.json.errors)).toBe(true);
+  });
+
+  it('lists, reads, updates and deletes rules; 404 for an unknown one; 401 without the token', async () => {
+    const list = await api(t, 'GET', '/api/v1/rules');
+    expect(list.json.items.map((r: { name: string }) => r.name)).toEqual(expect.arrayContaining(['weapons', 'cards', 'gossip']));
+    const gossip = list.json.items.find((r: { name: string }) => r.name === 'gossip');
+    const updated = await api(t, 'PUT', `/api/v1/rules/${gossip.id}`, { ...gossip, id: undefined, createdAt: undefined, updatedAt: undefined, severity: 'medium' });
+    expect(updated.status).toBe(200);
+    expect(updated.json.severity).toBe('medium');
+    expect((await api(t, 'GET', '/api/v1/rules/r_nope')).status).toBe(404);
+    const anon = await fetch(`http://127.0.0.1:${t.server.ports.http}/api/v1/rules`);
+    expect(anon.status).toBe(401);
+  });
+});
