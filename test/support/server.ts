@@ -18,9 +18,9 @@ export interface TestServer {
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, opts: { database?: TestDatabase } = {}): Promise<TestServer> {
   const dataDir = await testDataDir();
-  const db = await openTestDatabase();
+  const db = opts.database ?? (await openTestDatabase());
   const config = loadConfig({
     XMPP_DOMAIN: 'localhost',
     BIND_HOST: '127.0.0.1',
