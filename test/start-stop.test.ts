@@ -2,49 +2,20 @@
 // embedded store. It says plainly that the store is for trying Warden out, prints the admin
 // token once, refuses a second process on the same DATA_DIR, and on SIGTERM ends every stream
 // with <system-shutdown/> and exits 0.
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RawClient } from './support/raw-client.ts';
+import { startChildServer, freePorts, type ChildServer } from './support/child-server.ts';
 import { removeTestDataDir, testDataDir } from './support/database.ts';
 
-const root = path.join(import.meta.dirname, '..');
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-interface Started {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  exited: Promise<number | null>;
-}
-
-function start(env: Record<string, string>): Started {
-  const childEnv: Record<string, string> = { ...(process.env as Record<string, string>), ...env };
-  delete childEnv.DATABASE_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, out: () => out, err: () => err, exited };
-}
-
-async function waitFor(pred: () => boolean, ms: number, what: string, s: Started): Promise<void> {
+async function waitFor(pred: () => boolean, ms: number, what: string, s: ChildServer): Promise<void> {
   const deadline = Date.now() + ms;
   while (!pred()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nstdout: ${s.out()}\nstderr: ${s.err()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+const start = startChildServer;
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -53,9 +24,9 @@ afterAll(async () => {
 
 describe('npm start on the embedded store', () => {
   it('warns, prints a token once, locks DATA_DIR, and shuts down cleanly on SIGTERM', async () => {
-    const dataDir = await testDataDir();
+    const dataDir = await testDataDir({ initialised: true });
     dirs.push(dataDir);
-    const ports = { C2S_PORT: String(await freePort()), C2S_TLS_PORT: String(await freePort()), HTTP_PORT: String(await freePort()), HTTPS_PORT: String(await freePort()) };
+    const ports = await freePorts();
     const env = { ...ports, BIND_HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info' };
     const first = start(env);
     await waitFor(() => first.err().includes('Warden serving'), 60_000, 'start-up', first);
@@ -68,7 +39,7 @@ describe('npm start on the embedded store', () => {
     const res = await fetch(`http://127.0.0.1:${ports.HTTP_PORT}/api/v1/users`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
 
-    const second = start({ ...env, C2S_PORT: String(await freePort()), C2S_TLS_PORT: String(await freePort()), HTTP_PORT: String(await freePort()), HTTPS_PORT: String(await freePort()) });
+    const second = start({ ...env, ...(await freePorts()) });
     expect(await second.exited).toBe(1);
     expect(second.err()).toMatch(/in use/);
 

@@ -21,8 +21,15 @@ export interface Party {
   stop(): Promise<void>;
 }
 
-export async function connectParty(t: TestServer, username: string, password: string, resource = 'test', presence = true): Promise<Party> {
-  const xmpp = client({ service: `xmpp://127.0.0.1:${t.server.ports.c2s}`, domain: 'localhost', username, password, resource });
+export async function connectParty(
+  t: TestServer | { c2sPort: number },
+  username: string,
+  password: string,
+  resource = 'test',
+  presence = true,
+): Promise<Party> {
+  const port = 'server' in t ? t.server.ports.c2s : t.c2sPort;
+  const xmpp = client({ service: `xmpp://127.0.0.1:${port}`, domain: 'localhost', username, password, resource });
   xmpp.on('error', () => {});
   const inbox: Element[] = [];
   const waiters: Array<{ pred: (el: Element) => boolean; resolve: (el: Element) => void }> = [];
