@@ -2,14 +2,18 @@
 //   logins      SCRAM-SHA-1 logins/s, 20 in parallel (connect, authenticate, bind, close)
 //   idle        server RSS per idle authenticated connection at 1k and 5k connections
 //   throughput  P sender→receiver pairs, W messages in flight each: msgs/s, p50/p99, lost
+//   policy      throughput with an empty policy, then again with the full policy (10,000
+//               keywords + every detector + regexes) installed over the admin API
 // Environment: DATABASE_URL (a fresh database is created on that server; else embedded),
 // BENCH_PAIRS (50), BENCH_WINDOW (10), BENCH_SECONDS (10), BENCH_IDLE ("1000,5000").
 // Every run is bounded in count and time and stops by itself.
 import { createUsers, startBenchServer, type BenchServer } from './server-process.ts';
 import { LoadClient } from './load-client.ts';
+import { fullPolicy } from './policy-fixture.ts';
 
 const PASSWORD = 'bench-password';
 const modes = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+// 'policy' changes the live rules, so it runs only when asked for by name.
 const wanted = (m: string) => modes.length === 0 || modes.includes(m);
 const env = (name: string, def: number) => Number(process.env[name] ?? def);
 
@@ -81,19 +85,43 @@ async function benchIdle(server: BenchServer): Promise<void> {
 
 const BODY = 'Quarterly numbers 季度报告 are ready — 请查收附件, review before Friday 谢谢! #';
 
-async function benchThroughput(server: BenchServer): Promise<void> {
+async function installFullPolicy(server: BenchServer): Promise<void> {
+  const started = performance.now();
+  const rules = fullPolicy();
+  for (const rule of rules) {
+    const res = await fetch(`http://127.0.0.1:${server.httpPort}/api/v1/rules`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${server.adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(rule),
+    });
+    if (res.status !== 201) throw new Error(`installing rule ${rule.name}: ${res.status} ${await res.text()}`);
+  }
+  const keywords = rules.reduce((n, r) => n + (r.keywords?.length ?? 0), 0);
+  console.log(`policy: installed ${rules.length} rules (${keywords} keywords, 8 detectors, 2 regexes) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+
+async function benchPolicyCost(server: BenchServer): Promise<void> {
+  const empty = await benchThroughput(server, 'empty policy');
+  await installFullPolicy(server);
+  const full = await benchThroughput(server, 'full policy');
+  console.log(`policy cost: ${(((empty - full) / empty) * 100).toFixed(1)}% of throughput (${empty.toFixed(0)} → ${full.toFixed(0)} msgs/s)`);
+}
+
+let pairGeneration = 0;
+async function benchThroughput(server: BenchServer, label = ''): Promise<number> {
+  const gen = pairGeneration++;
   const pairs = env('BENCH_PAIRS', 50);
   const window = env('BENCH_WINDOW', 10);
   const seconds = env('BENCH_SECONDS', 10);
   const names = Array.from({ length: pairs }, (_, i) => [`snd${i}`, `rcv${i}`]).flat();
-  await createUsers(server, names, PASSWORD);
+  if (gen === 0) await createUsers(server, names, PASSWORD);
   const senders: LoadClient[] = [];
   const receivers: LoadClient[] = [];
   for (let i = 0; i < pairs; i++) {
     const s = await LoadClient.connect(server.c2sPort);
-    await s.login(`snd${i}`, PASSWORD, 'bench');
+    await s.login(`snd${i}`, PASSWORD, `bench${gen}`);
     const r = await LoadClient.connect(server.c2sPort);
-    await r.login(`rcv${i}`, PASSWORD, 'bench');
+    await r.login(`rcv${i}`, PASSWORD, `bench${gen}`);
     r.send('<presence/>');
     senders.push(s);
     receivers.push(r);
@@ -117,7 +145,7 @@ async function benchThroughput(server: BenchServer): Promise<void> {
         sentAt.set(id, performance.now());
         inFlight++;
         sent++;
-        s.send(`<message to='rcv${i}@localhost/bench' type='chat' id='${id}'><body>${BODY}${id}</body></message>`);
+        s.send(`<message to='rcv${i}@localhost/bench${gen}' type='chat' id='${id}'><body>${BODY}${id}</body></message>`);
       };
       s.receiveMessages(() => {}); // errors back to the sender are counted by the client
       r.receiveMessages((m) => {
@@ -144,11 +172,13 @@ async function benchThroughput(server: BenchServer): Promise<void> {
   const errors = senders.reduce((n, s) => n + s.errors, 0);
   const lost = sent - received;
   console.log(
-    `throughput: ${pairs} pairs × ${window} in flight, ${seconds} s: sent ${sent}, delivered ${received}, ` +
+    `throughput${label ? ` (${label})` : ''}: ${pairs} pairs × ${window} in flight, ${seconds} s: sent ${sent}, delivered ${received}, ` +
       `${(received / secs).toFixed(0)} msgs/s delivered, p50 ${percentile(latencies, 50).toFixed(1)} ms, ` +
       `p99 ${percentile(latencies, 99).toFixed(1)} ms, lost ${lost}, errors returned ${errors}`,
   );
   for (const c of [...senders, ...receivers]) c.destroy();
+  await new Promise((r) => setTimeout(r, 1000));
+  return received / secs;
 }
 
 async function main(): Promise<void> {
@@ -159,6 +189,7 @@ async function main(): Promise<void> {
     if (wanted('logins')) await benchLogins(server);
     if (wanted('idle')) await benchIdle(server);
     if (wanted('throughput')) await benchThroughput(server);
+    if (modes.includes('policy')) await benchPolicyCost(server);
   } finally {
     await server.stop();
   }
