@@ -110,6 +110,23 @@ describe('the audit pipeline with real clients', () => {
   });
 });
 
+describe('iq between clients', () => {
+  it('refuses in-band bytestreams (a file transfer that would bypass the archive) with <policy-violation/>', async () => {
+    await alice.xmpp.send(
+      xml('iq', { to: bob.jid, type: 'set', id: 'ibb1' }, xml('open', { xmlns: 'http://jabber.org/protocol/ibb', sid: 's1', 'block-size': '4096' })),
+    );
+    const error = await alice.next((el) => el.is('iq') && el.attrs.id === 'ibb1');
+    expect(error.attrs.type).toBe('error');
+    expect(error.getChild('error')?.getChild('policy-violation', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toBeDefined();
+    expect(bob.inbox.some((el) => el.attrs.id === 'ibb1')).toBe(false);
+  });
+
+  it('forwards a disco#info query to another client', async () => {
+    await alice.xmpp.send(xml('iq', { to: bob.jid, type: 'get', id: 'disco1' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' })));
+    await bob.next((el) => el.is('iq') && el.attrs.id === 'disco1');
+  });
+});
+
 describe('the rules API', () => {
   it.each([
     [{ name: 'bad', type: 'regex', pattern: '(unclosed', action: 'flag', severity: 'low' }, /pattern/],

@@ -5,6 +5,7 @@ import type { AuditTap, AuditedMessage } from '../audit/audit-tap.ts';
 import type { Logger } from '../log.ts';
 import type { C2SSession } from '../stream/c2s-session.ts';
 import { streamError } from '../stream/stream-error.ts';
+import { NS } from '../ns.ts';
 import { Element, xml } from '../xml.ts';
 import { isJidError, makeJid, parseJid, type Jid } from './jid.ts';
 import type { IqTarget } from './module-api.ts';
@@ -23,6 +24,34 @@ export interface RouterDeps {
 }
 
 const MESSAGE_TYPES = new Set(['chat', 'error', 'groupchat', 'headline', 'normal']);
+
+/**
+ * Payloads one client may send another in an iq. Everything else — Jingle, in-band bytestreams,
+ * SOCKS5 negotiation, stream initiation, custom payloads — would be a channel between users that
+ * bypasses the audit pipeline (a file sent by IBB is just base64 in iq stanzas), so it is refused.
+ */
+export const CLIENT_IQ_NAMESPACES: ReadonlySet<string> = new Set([
+  NS.discoInfo,
+  NS.discoItems,
+  NS.version,
+  NS.time,
+  NS.ping,
+  NS.last,
+  NS.stanzas, // <error/> payloads carry conditions in this namespace
+]);
+
+function iqPayloadAllowed(stanza: Element): boolean {
+  for (const child of stanza.children) {
+    if (typeof child === 'string') continue;
+    // An error reply's <error/> is in the stanza's own namespace; its condition children are checked below.
+    if (child.name === 'error' && child.attrs.xmlns === undefined) {
+      for (const c of child.children) if (typeof c !== 'string' && !CLIENT_IQ_NAMESPACES.has(String(c.attrs.xmlns ?? ''))) return false;
+      continue;
+    }
+    if (!CLIENT_IQ_NAMESPACES.has(String(child.attrs.xmlns ?? ''))) return false;
+  }
+  return true;
+}
 
 export class Router {
   private readonly hostJid: Jid;
@@ -222,6 +251,12 @@ export class Router {
     }
     // RFC 6121 §8.5.3.2.1: an iq to a resource that is not connected gets <service-unavailable/>.
     if (!target) return isRequest ? this.refuse(session, stanza, new StanzaError('cancel', 'service-unavailable')) : undefined;
+    if (!iqPayloadAllowed(stanza)) {
+      if (isRequest) {
+        this.refuse(session, stanza, new StanzaError('cancel', 'policy-violation', 'Direct exchanges between clients (file transfer, calls, custom payloads) are not permitted here: everything must pass the compliance archive.'));
+      }
+      return;
+    }
     target.send(stanza);
   }
 
