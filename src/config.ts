@@ -2,9 +2,9 @@
 // documentation. The README's table is checked against this list by a test (config.test.ts).
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { normalizeDomainpart } from './stanza/jid.ts';
+import { isJidError, normalizeDomainpart, parseJid } from './stanza/jid.ts';
 
-type Kind = 'string' | 'port' | 'int' | 'bool' | 'list' | 'domain' | 'level' | 'path' | 'url' | 'secret';
+type Kind = 'string' | 'port' | 'int' | 'bool' | 'list' | 'domain' | 'level' | 'path' | 'url' | 'http-url' | 'secret';
 
 export interface OptionSpec {
   readonly env: string;
@@ -43,6 +43,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { env: 'REGISTRATION_ENABLED', kind: 'bool', default: 'false', doc: 'In-band registration (XEP-0077): users may change their password and remove their account over XMPP.' },
   { env: 'ENCRYPTED_MESSAGES', kind: 'string', default: 'block', doc: 'End-to-end encrypted messages (OMEMO, OpenPGP, OTR): block (refused with <policy-violation/>) or flag (delivered, incident opened).' },
   { env: 'NODE_ID', kind: 'string', default: 'main', doc: 'This node\'s name; its archive rows form their own hash chain. Unique per running Warden process.' },
+  { env: 'OFFICER_JIDS', kind: 'list', default: '', doc: 'Comma-separated bare JIDs of local accounts that get an XMPP headline for every new incident.' },
+  { env: 'WEBHOOK_URL', kind: 'http-url', doc: 'http(s) URL that receives each new incident as JSON (POST), retried with backoff until a 2xx. Unset: no webhook.' },
+  { env: 'WEBHOOK_SECRET', kind: 'secret', doc: 'Key for the webhook\'s X-Warden-Signature header (sha256= HMAC-SHA256 of the body, hex).' },
   { env: 'LOG_LEVEL', kind: 'level', default: 'info', doc: 'debug, info, warn or error.' },
   { env: 'WARDEN_CONFIG', kind: 'path', doc: 'Optional JSON file of these same variables ({"XMPP_DOMAIN": "example.com", …}); the environment wins over it.' },
 ];
@@ -72,6 +75,9 @@ export interface Config {
   readonly pingIntervalMs: number;
   readonly pingTimeoutMs: number;
   readonly registrationEnabled: boolean;
+  readonly officerJids: readonly string[];
+  readonly webhookUrl: string | undefined;
+  readonly webhookSecret: string | undefined;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   readonly encryptedMessages: 'block' | 'flag';
   readonly nodeId: string;
@@ -120,6 +126,8 @@ function parseValue(spec: OptionSpec, raw: string): string | number | boolean | 
       return ['debug', 'info', 'warn', 'error'].includes(raw) ? raw : fail('must be debug, info, warn or error');
     case 'url':
       return /^postgres(ql)?:\/\//.test(raw) ? raw : fail('must be a postgres:// or postgresql:// URL');
+    case 'http-url':
+      return /^https?:\/\/[^/?#]+/i.test(raw) && URL.canParse(raw) ? raw : fail('must be an http:// or https:// URL');
     case 'string':
     case 'path':
     case 'secret':
@@ -167,6 +175,13 @@ export function loadConfig(env: Env = process.env): Config {
   for (const p of get<string[]>('TRUSTED_PROXIES')) {
     if (isIP(p) === 0) throw new ConfigError('TRUSTED_PROXIES', `${JSON.stringify(p)} is not an IP address`);
   }
+  const officerJids = get<string[]>('OFFICER_JIDS').map((raw) => {
+    const jid = parseJid(raw);
+    if (isJidError(jid) || jid.local === '' || jid.resource !== '' || jid.domain !== get<string>('XMPP_DOMAIN')) {
+      throw new ConfigError('OFFICER_JIDS', `${JSON.stringify(raw)} is not the bare JID of an account on XMPP_DOMAIN`);
+    }
+    return `${jid.local}@${jid.domain}`;
+  });
   const tlsCert = get<string | undefined>('TLS_CERT');
   const tlsKey = get<string | undefined>('TLS_KEY');
   if ((tlsCert === undefined) !== (tlsKey === undefined)) {
@@ -197,6 +212,9 @@ export function loadConfig(env: Env = process.env): Config {
     pingIntervalMs: get('PING_INTERVAL_MS'),
     pingTimeoutMs: get('PING_TIMEOUT_MS'),
     registrationEnabled: get('REGISTRATION_ENABLED'),
+    officerJids,
+    webhookUrl: get('WEBHOOK_URL'),
+    webhookSecret: get('WEBHOOK_SECRET'),
     logLevel: get('LOG_LEVEL'),
     encryptedMessages: oneOf(get('ENCRYPTED_MESSAGES'), ['block', 'flag'] as const, 'ENCRYPTED_MESSAGES'),
     nodeId: /^[A-Za-z0-9._-]{1,64}$/.test(get('NODE_ID')) ? get('NODE_ID') : fail('NODE_ID', 'must be 1–64 letters, digits, dots, dashes or underscores'),

@@ -8,6 +8,10 @@ import { createAuditPipeline, type AuditPipeline } from './audit/pipeline.ts';
 import { PolicyManager } from './audit/policy-manager.ts';
 import { createRuleStore } from './audit/rule-store.ts';
 import { auditScanRoutes } from './api/routes/audit-scan.ts';
+import { incidentsRoutes } from './api/routes/incidents.ts';
+import { createAlerts } from './audit/alerts.ts';
+import { createHeldMessages } from './audit/held-messages.ts';
+import { createIncidentStore } from './audit/incident-store.ts';
 import { groupsRoutes, rulesRoutes } from './api/routes/rules.ts';
 import type { ApiResource } from './api/app.ts';
 import { deriveCredentials } from './auth/scram.ts';
@@ -29,6 +33,8 @@ import { listenC2S } from './stream/socket-transport.ts';
 import { streamError } from './stream/stream-error.ts';
 import { loadTlsCredentials } from './stream/tls-credentials.ts';
 import type { Transport } from './stream/transport.ts';
+import type { Jid } from './stanza/jid.ts';
+import type { Element } from './xml.ts';
 import { registerXmppWebSocket } from './stream/websocket-transport.ts';
 
 export interface WardenServer {
@@ -69,7 +75,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     cleanups.push(() => policy.stop());
     const decisions = { encryptedAction: config.encryptedMessages };
     // The audit pipeline is wired into the router, not loaded as a module: nothing can skip it.
-    const audit = await createAuditPipeline({ sql: db.sql, domain: config.domain, log, chain: config.nodeId, policy, decisions });
+    // Alerts need the router, which needs the pipeline: the pipeline calls through a late-bound hook.
+    let incidentOpened: (id: string) => void = () => {};
+    const audit = await createAuditPipeline({
+      sql: db.sql,
+      domain: config.domain,
+      log,
+      chain: config.nodeId,
+      policy,
+      decisions,
+      incidentOpened: (id) => incidentOpened(id),
+    });
     cleanups.push(() => audit.close());
     const router = new Router({
       domain: config.domain,
@@ -79,6 +95,24 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       accountExists: (local) => users.exists(local),
       log,
     });
+    // Held messages and officer notices are delivered without a second pass through inspect():
+    // a held message was archived when it was held, and notices are the server's own words.
+    const deliverAudited = (stanza: Element, to: Jid) => router.deliverMessage(stanza, to);
+    const incidents = createIncidentStore(db.sql);
+    const held = createHeldMessages({ sql: db.sql, domain: config.domain, deliver: deliverAudited, sessions, log, store: incidents });
+    const alerts = createAlerts({
+      sql: db.sql,
+      domain: config.domain,
+      officerJids: config.officerJids,
+      webhookUrl: config.webhookUrl,
+      webhookSecret: config.webhookSecret,
+      send: deliverAudited,
+      log,
+      store: incidents,
+    });
+    incidentOpened = (id) => void alerts.notify(id);
+    alerts.start();
+    cleanups.push(() => alerts.stop());
     for (const module of coreModules({ config, db, users, router, sessions, modules })) modules.load(module);
 
     /** Every stream, bound or not, so shutdown can end each with <system-shutdown/>. */
@@ -149,6 +183,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       { prefix: '/v1/rules', plugin: rulesRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/groups', plugin: groupsRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/audit', plugin: auditScanRoutes({ domain: config.domain, policy, decisions }) },
+      { prefix: '/v1/incidents', plugin: incidentsRoutes({ store: incidents, held, log }) },
     ];
     const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources });
     await registerXmppWebSocket(http, { ...webSocketOptions, tls: false });
@@ -172,6 +207,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         await Promise.allSettled(closeListeners);
         await Promise.allSettled([http.close(), https.close()]);
         await audit.close();
+        await alerts.stop();
         policy.stop();
         if (!opts.database) await db.close();
         log.info('stopped');

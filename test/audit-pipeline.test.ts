@@ -7,23 +7,28 @@ import { api, connectParty, isMessage, xml, type Party } from './support/xmpp.ts
 let t: TestServer;
 let alice: Party;
 let bob: Party;
+let officer: Party;
 
 beforeAll(async () => {
-  t = await startTestServer();
+  t = await startTestServer({ OFFICER_JIDS: 'officer@localhost' });
   await t.addUser('alice', 'alice-pw');
   await t.addUser('bob', 'bob-pw');
+  await t.addUser('officer', 'officer-pw');
   const created = await Promise.all([
     api(t, 'POST', '/api/v1/rules', { name: 'weapons', type: 'keywords', keywords: ['炸弹', 'detonator'], action: 'block', severity: 'critical' }),
     api(t, 'POST', '/api/v1/rules', { name: 'cards', type: 'detector', detector: 'credit_card', action: 'redact', severity: 'high' }),
     api(t, 'POST', '/api/v1/rules', { name: 'gossip', type: 'keywords', keywords: ['rumour'], action: 'flag', severity: 'low' }),
+    api(t, 'POST', '/api/v1/rules', { name: 'merger', type: 'keywords', keywords: ['收购计划', 'acquisition plan'], action: 'hold', severity: 'high' }),
   ]);
   for (const c of created) expect(c.status).toBe(201);
   alice = await connectParty(t, 'alice', 'alice-pw', 'phone');
   bob = await connectParty(t, 'bob', 'bob-pw', 'desk');
+  officer = await connectParty(t, 'officer', 'officer-pw', 'console');
 });
 afterAll(async () => {
   await alice?.stop();
   await bob?.stop();
+  await officer?.stop();
   await t?.close();
 });
 
@@ -73,6 +78,41 @@ describe('the audit pipeline with real clients', () => {
     expect(Number(row?.policy_version)).toBe(t.server.policy.version);
     const incidents = await t.db.sql`SELECT verdict, severity FROM incidents WHERE stanza_id = ${row!.stanza_id}`;
     expect(incidents).toEqual([{ verdict: 'flag', severity: 'low' }]);
+  });
+
+  it('holds a message until an officer releases it; then bob gets it with <delay/>, and the officer was alerted', async () => {
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'hold1' }, xml('body', {}, '关于收购计划的文件')));
+    const alert = await officer.next((el) => el.is('message') && el.attrs.type === 'headline' && /merger/.test(el.getChildText('body') ?? ''));
+    expect(alert.attrs.from).toBe('localhost');
+    const [row] = await archived('hold1');
+    expect(row?.verdict).toBe('hold');
+    const [incident] = await t.db.sql<{ id: string }[]>`SELECT id FROM incidents WHERE stanza_id = ${row!.stanza_id}`;
+    // Nothing reaches bob while it is held (a later message overtakes it).
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'after-hold1' }, xml('body', {}, 'ping')));
+    await bob.next(isMessage('after-hold1'));
+    expect(bob.inbox.some((el) => el.attrs.id === 'hold1')).toBe(false);
+
+    const released = await api(t, 'POST', `/api/v1/incidents/${incident!.id}/release`);
+    expect(released.status).toBe(200);
+    const got = await bob.next(isMessage('hold1'));
+    expect(got.getChildText('body')).toBe('关于收购计划的文件');
+    expect(got.getChild('delay', 'urn:xmpp:delay')?.attrs.stamp).toBeDefined();
+    expect((await api(t, 'POST', `/api/v1/incidents/${incident!.id}/release`)).status).toBe(409);
+  });
+
+  it('tells the sender when an officer rejects a held message, and never delivers it', async () => {
+    await alice.xmpp.send(xml('message', { to: 'bob@localhost', type: 'chat', id: 'hold2' }, xml('body', {}, 'the acquisition plan is attached')));
+    let incidentId: string | undefined;
+    for (let i = 0; i < 50 && !incidentId; i++) {
+      [{ id: incidentId } = { id: undefined }] = await t.db.sql<{ id: string }[]>`
+        SELECT i.id FROM incidents i JOIN archive a ON a.stanza_id = i.stanza_id WHERE a.client_id = 'hold2'`;
+      if (!incidentId) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await api(t, 'POST', `/api/v1/incidents/${incidentId}/reject`)).status).toBe(200);
+    const error = await alice.next((el) => el.attrs.id === 'hold2' && el.attrs.type === 'error');
+    expect(error.getChild('error')?.getChildText('text', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toMatch(/rejected/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(bob.inbox.some((el) => el.attrs.id === 'hold2')).toBe(false);
   });
 
   it('refuses an OMEMO-encrypted message and archives it with the verdict', async () => {

@@ -1,0 +1,228 @@
+// The incident store over real SQL: incidents are opened by the ArchiveWriter exactly as in
+// production (same statement as the archive rows), then listed, read, decided and sent.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import { silentLogger } from '../log.ts';
+import { NS } from '../ns.ts';
+import { xml } from '../xml.ts';
+import type { ArchiveEntry, RuleMatch, Verdict } from './archive-record.ts';
+import { ensureArchivePartitions } from './archive-partitions.ts';
+import { ArchiveWriter } from './archive-writer.ts';
+import { InvalidCursorError, createIncidentStore, incidentJson, isIncidentId, type IncidentStore } from './incident-store.ts';
+
+let db: TestDatabase;
+let writer: ArchiveWriter;
+let store: IncidentStore;
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+  await ensureArchivePartitions(db.sql, new Date());
+  writer = new ArchiveWriter(db.sql, 'incident-store-test', silentLogger);
+  store = createIncidentStore(db.sql);
+});
+afterAll(async () => {
+  await writer?.close();
+  await db?.close();
+});
+
+const match = (ruleId: string, severity: RuleMatch['severity'], action: RuleMatch['action'], body: string, word: string): RuleMatch => {
+  const start = body.indexOf(word);
+  return { ruleId, ruleName: `Rule ${ruleId}`, action, severity, start, end: start + word.length, match: word };
+};
+
+/** Archives one message; returns its incident id (undefined for 'allow'). */
+async function archive(verdict: Verdict, opts: { body?: string; rules?: Array<[string, RuleMatch['severity']]>; from?: string; to?: string } = {}) {
+  const body = opts.body ?? 'please send the secret plan today';
+  const fromJid = opts.from ?? 'alice@example.org/phone';
+  const toJid = opts.to ?? 'bob@example.org';
+  const clientId = `c-${randomUUID()}`;
+  const raw = xml('message', { xmlns: NS.client, from: fromJid, to: toJid, type: 'chat', id: clientId }, xml('body', {}, body)).toString();
+  const action = verdict === 'allow' ? 'flag' : verdict;
+  const entry: ArchiveEntry = {
+    ts: new Date(),
+    stanzaId: randomUUID(),
+    originId: null,
+    clientId,
+    fromJid,
+    toJid,
+    fromBare: fromJid.split('/')[0]!,
+    toBare: toJid.split('/')[0]!,
+    type: 'chat',
+    thread: null,
+    body,
+    redactedBody: null,
+    raw,
+    direction: 'internal',
+    verdict,
+    reason: null,
+    matches: verdict === 'allow' ? [] : (opts.rules ?? [['r-secret', 'high']]).map(([id, sev]) => match(id, sev, action, body, 'secret')),
+    policyVersion: 1,
+  };
+  const row = await writer.append(entry);
+  return { incidentId: row.incidentId, entry };
+}
+
+describe('incident ids', () => {
+  it.each([
+    ['1', true],
+    ['9223372036854775807', true],
+    ['9223372036854775808', false],
+    ['0', false],
+    ['-1', false],
+    ['1e3', false],
+    ['', false],
+  ])('%j is an incident id: %s', (id, ok) => {
+    expect(isIncidentId(id)).toBe(ok);
+  });
+});
+
+describe('listing incidents', () => {
+  const ids: Record<string, string> = {};
+  beforeAll(async () => {
+    ids.flagLow = (await archive('flag', { rules: [['r-low', 'low']] })).incidentId!;
+    expect((await archive('allow')).incidentId).toBeUndefined();
+    ids.blockCritical = (await archive('block', { rules: [['r-crit', 'critical'], ['r-secret', 'medium']] })).incidentId!;
+    ids.hold = (await archive('hold', { rules: [['r-hold', 'high']] })).incidentId!;
+    await db.sql`UPDATE incidents SET status = 'resolved', resolved_at = now() WHERE id = ${ids.flagLow!}::bigint`;
+  });
+
+  it('lists newest first and never lists allowed messages', async () => {
+    const page = await store.list({ limit: 100 });
+    const mine = page.items.map((i) => i.id).filter((id) => Object.values(ids).includes(id));
+    expect(mine).toEqual([ids.hold, ids.blockCritical, ids.flagLow]);
+    expect(page.items.every((i) => i.verdict !== ('allow' as string))).toBe(true);
+  });
+
+  it('filters by status, severity, rule and hold state', async () => {
+    expect((await store.list({ limit: 100, status: 'resolved' })).items.map((i) => i.id)).toEqual([ids.flagLow]);
+    expect((await store.list({ limit: 100, severity: 'critical' })).items.map((i) => i.id)).toEqual([ids.blockCritical]);
+    expect((await store.list({ limit: 100, rule: 'r-crit' })).items.map((i) => i.id)).toEqual([ids.blockCritical]);
+    expect((await store.list({ limit: 100, rule: 'r-secret' })).items.map((i) => i.id)).toContain(ids.blockCritical);
+    expect((await store.list({ limit: 100, hold: 'held' })).items.map((i) => i.id)).toContain(ids.hold);
+    expect((await store.list({ limit: 100, status: 'open', severity: 'low' })).items).toEqual([]);
+  });
+
+  it('pages with a cursor until next is null', async () => {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 10; i++) {
+      const page = await store.list({ limit: 2, ...(cursor === undefined ? {} : { cursor }) });
+      seen.push(...page.items.map((x) => x.id));
+      if (page.next === null) break;
+      cursor = page.next;
+    }
+    const all = (await store.list({ limit: 100 })).items.map((i) => i.id);
+    expect(seen).toEqual(all);
+  });
+
+  it('refuses a cursor it did not hand out', async () => {
+    await expect(store.list({ limit: 1, cursor: 'abc' })).rejects.toBeInstanceOf(InvalidCursorError);
+  });
+
+  it('reads one incident with its archived message', async () => {
+    const found = await store.getWithMessage(ids.blockCritical!);
+    expect(found?.incident).toMatchObject({ verdict: 'block', severity: 'critical', ruleIds: ['r-crit', 'r-secret'], fromBare: 'alice@example.org', toBare: 'bob@example.org', status: 'open', holdState: null });
+    expect(found?.message).toMatchObject({ fromJid: 'alice@example.org/phone', toJid: 'bob@example.org', body: 'please send the secret plan today', verdict: 'block', type: 'chat' });
+    expect(found?.message?.ts.getTime()).toBe(found?.incident.messageTs.getTime());
+    expect(found?.message?.matches).toHaveLength(2);
+    expect(await store.getWithMessage('999999999')).toBeUndefined();
+    expect(await store.getWithMessage('x')).toBeUndefined();
+  });
+
+  it('serialises an incident to JSON with ISO dates', async () => {
+    const incident = (await store.get(ids.hold!))!;
+    const json = incidentJson(incident);
+    expect(json).toMatchObject({ id: ids.hold, verdict: 'hold', holdState: 'held', from: 'alice@example.org', to: 'bob@example.org', holdDecidedAt: null });
+    expect(new Date(json.createdAt).toISOString()).toBe(json.createdAt);
+  });
+});
+
+describe('deciding a held message', () => {
+  it('releases once, records the event in the same statement, then answers already-decided', async () => {
+    const { incidentId } = await archive('hold');
+    const first = await store.decideHold(incidentId!, 'release', 'admin', { note: 'fine' });
+    expect(first.ok).toBe(true);
+    if (!first.ok) return;
+    expect(first.incident).toMatchObject({ holdState: 'released', holdDecidedBy: 'admin' });
+    expect(first.incident.holdDecidedAt).toBeInstanceOf(Date);
+    expect(first.message?.raw).toContain('secret plan');
+    expect(await store.events(incidentId!)).toMatchObject([{ actor: 'admin', action: 'released', detail: { note: 'fine' } }]);
+
+    const second = await store.decideHold(incidentId!, 'reject', 'admin');
+    expect(second).toMatchObject({ ok: false, reason: 'already-decided', incident: { holdState: 'released' } });
+    expect(await store.events(incidentId!)).toHaveLength(1);
+  });
+
+  it('answers not-held for an incident that is not a hold, and not-found for none', async () => {
+    const { incidentId } = await archive('flag');
+    expect(await store.decideHold(incidentId!, 'release', 'admin')).toMatchObject({ ok: false, reason: 'not-held' });
+    expect(await store.decideHold('987654321', 'release', 'admin')).toEqual({ ok: false, reason: 'not-found' });
+    expect(await store.decideHold('nope', 'release', 'admin')).toEqual({ ok: false, reason: 'not-found' });
+  });
+
+  it('lets exactly one of two simultaneous decisions win', async () => {
+    const { incidentId } = await archive('hold');
+    const results = await Promise.all([store.decideHold(incidentId!, 'release', 'officer-1'), store.decideHold(incidentId!, 'reject', 'officer-2')]);
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && r.reason === 'already-decided')).toHaveLength(1);
+    expect(await store.events(incidentId!)).toHaveLength(1);
+  });
+});
+
+describe('webhook outbox', () => {
+  // Earlier tests left incidents pending; mark them delivered so these see only their own.
+  beforeAll(async () => {
+    await db.sql`UPDATE incidents SET webhook_done = true`;
+  });
+
+  it('claims a due incident once, counts the attempt, and holds it for the lease', async () => {
+    const { incidentId } = await archive('flag');
+    const claimed = await store.webhooks.claim(10, 60_000, 10);
+    expect(claimed.map((i) => i.id)).toEqual([incidentId]);
+    expect(claimed[0]!.webhookAttempts).toBe(1);
+    expect(await store.webhooks.claim(10, 60_000, 10)).toEqual([]);
+    await store.webhooks.delivered(incidentId!);
+    expect((await store.get(incidentId!))?.webhookDone).toBe(true);
+  });
+
+  it('makes a failed attempt due again after the delay, and parks it when giving up', async () => {
+    const { incidentId } = await archive('flag');
+    await store.webhooks.claim(10, 60_000, 10);
+    await store.webhooks.failed(incidentId!, 0);
+    const again = await store.webhooks.claim(10, 60_000, 10);
+    expect(again.map((i) => [i.id, i.webhookAttempts])).toEqual([[incidentId, 2]]);
+    await store.webhooks.failed(incidentId!, null);
+    await db.sql`UPDATE incidents SET webhook_attempts = 0 WHERE id = ${incidentId!}::bigint`;
+    expect(await store.webhooks.claim(10, 60_000, 10)).toEqual([]);
+    expect((await store.get(incidentId!))?.webhookDone).toBe(false);
+    await store.webhooks.delivered(incidentId!);
+  });
+
+  it('stops at the attempt limit', async () => {
+    const { incidentId } = await archive('flag');
+    await db.sql`UPDATE incidents SET webhook_attempts = 3 WHERE id = ${incidentId!}::bigint`;
+    expect(await store.webhooks.claim(10, 60_000, 3)).toEqual([]);
+    expect((await store.webhooks.claim(10, 60_000, 4)).map((i) => i.id)).toEqual([incidentId]);
+    await store.webhooks.delivered(incidentId!);
+  });
+
+  it('gives an unfinished attempt back with unclaim', async () => {
+    const { incidentId } = await archive('flag');
+    await store.webhooks.claim(10, 60_000, 10);
+    await store.webhooks.unclaim(incidentId!);
+    const again = await store.webhooks.claim(10, 60_000, 10);
+    expect(again.map((i) => [i.id, i.webhookAttempts])).toEqual([[incidentId, 1]]);
+    await store.webhooks.delivered(incidentId!);
+  });
+
+  it('hands disjoint rows to claimers running at once', async () => {
+    const mine = new Set<string>();
+    for (let i = 0; i < 6; i++) mine.add((await archive('flag')).incidentId!);
+    const [a, b, c] = await Promise.all([store.webhooks.claim(2, 60_000, 10), store.webhooks.claim(2, 60_000, 10), store.webhooks.claim(2, 60_000, 10)]);
+    const all = [...a!, ...b!, ...c!].map((i) => i.id);
+    expect(new Set(all).size).toBe(all.length);
+    expect(new Set(all)).toEqual(mine);
+    for (const id of mine) await store.webhooks.delivered(id);
+  });
+});

@@ -1,0 +1,391 @@
+// Incidents: one per flagged, redacted, blocked or held message (opened by the archive writer in
+// the batch's own statement), their events, the officer's decision on a held message, and the
+// webhook outbox kept in the incident row itself. SQL for the `incidents` and `incident_events`
+// tables lives here and nowhere else.
+import type { Sql } from 'postgres';
+import type { RuleMatch, Verdict } from './archive-record.ts';
+
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
+export type IncidentStatus = 'open' | 'resolved';
+export type HoldState = 'held' | 'released' | 'rejected';
+export type HoldDecision = 'release' | 'reject';
+
+export interface Incident {
+  readonly id: string;
+  readonly createdAt: Date;
+  readonly stanzaId: string;
+  readonly messageTs: Date;
+  readonly verdict: Exclude<Verdict, 'allow'>;
+  readonly severity: Severity;
+  readonly ruleIds: readonly string[];
+  readonly matches: readonly RuleMatch[];
+  readonly fromBare: string;
+  readonly toBare: string;
+  readonly source: 'live' | 'retro-scan';
+  readonly status: IncidentStatus;
+  readonly holdState: HoldState | null;
+  readonly holdDecidedAt: Date | null;
+  readonly holdDecidedBy: string | null;
+  readonly assignee: string | null;
+  readonly disposition: 'true_positive' | 'false_positive' | 'escalated' | null;
+  readonly resolvedAt: Date | null;
+  /** Webhook outbox: attempts made so far (including one in flight). */
+  readonly webhookAttempts: number;
+  readonly webhookDone: boolean;
+}
+
+/** The archived message an incident is about (the archive row, as stored). */
+export interface ArchivedMessage {
+  readonly stanzaId: string;
+  readonly ts: Date;
+  readonly fromJid: string;
+  readonly toJid: string;
+  readonly fromBare: string;
+  readonly toBare: string;
+  readonly type: string;
+  readonly body: string | null;
+  readonly redactedBody: string | null;
+  readonly raw: string;
+  readonly direction: 'internal' | 'outbound' | 'inbound';
+  readonly verdict: Verdict;
+  readonly reason: string | null;
+  readonly matches: readonly RuleMatch[];
+}
+
+export interface IncidentEvent {
+  readonly id: string;
+  readonly incidentId: string;
+  readonly at: Date;
+  readonly actor: string;
+  readonly action: string;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+export interface IncidentFilter {
+  readonly status?: IncidentStatus;
+  readonly severity?: Severity;
+  /** A rule id: incidents any of whose matches came from it. */
+  readonly rule?: string;
+  readonly hold?: HoldState;
+  readonly limit: number;
+  /** Opaque cursor from a previous page's `next`. */
+  readonly cursor?: string;
+}
+
+export interface IncidentPage {
+  readonly items: Incident[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  readonly next: string | null;
+}
+
+export type HoldDecisionResult =
+  | { readonly ok: true; readonly incident: Incident; readonly message: ArchivedMessage | undefined }
+  | { readonly ok: false; readonly reason: 'not-found' }
+  /** The incident exists but is not a held message, or an officer already decided it. */
+  | { readonly ok: false; readonly reason: 'not-held' | 'already-decided'; readonly incident: Incident };
+
+export interface IncidentStore {
+  /** Newest first; filters combine with AND. */
+  list(filter: IncidentFilter): Promise<IncidentPage>;
+  get(id: string): Promise<Incident | undefined>;
+  /** The incident with its archived message (undefined if the archive row is gone, e.g. retention). */
+  getWithMessage(id: string): Promise<{ incident: Incident; message: ArchivedMessage | undefined } | undefined>;
+  events(id: string): Promise<IncidentEvent[]>;
+  addEvent(id: string, actor: string, action: string, detail?: Record<string, unknown>): Promise<void>;
+  /**
+   * Releases or rejects a held message, atomically: only a row still 'held' changes, so of two
+   * officers deciding at once exactly one wins. The decision and its event are one statement.
+   */
+  decideHold(id: string, decision: HoldDecision, actor: string, detail?: Record<string, unknown>): Promise<HoldDecisionResult>;
+  readonly webhooks: WebhookOutbox;
+}
+
+/**
+ * The webhook outbox over incidents.webhook_*: a row is due while not done, under the attempt
+ * limit and its webhook_next_at is NULL (never tried) or past. Claiming sets webhook_next_at to a
+ * lease, so no lock is held while the HTTP request runs and a crash mid-request only delays it.
+ */
+export interface WebhookOutbox {
+  /** Claims up to `limit` due rows: attempts+1, next_at = now + leaseMs. FOR UPDATE SKIP LOCKED. */
+  claim(limit: number, leaseMs: number, maxAttempts: number): Promise<Incident[]>;
+  delivered(id: string): Promise<void>;
+  /** A failed attempt: due again after `retryInMs`, or never again when null (gave up). */
+  failed(id: string, retryInMs: number | null): Promise<void>;
+  /** An attempt cut short by shutdown: undo its claim so it is due again at once. */
+  unclaim(id: string): Promise<void>;
+}
+
+// --- rows -------------------------------------------------------------------------------------
+
+interface IncidentRow {
+  id: string;
+  created_at: Date;
+  stanza_id: string;
+  message_ts: Date;
+  verdict: Incident['verdict'];
+  severity: Severity;
+  rule_ids: string[];
+  matches: RuleMatch[];
+  from_bare: string;
+  to_bare: string;
+  source: Incident['source'];
+  status: IncidentStatus;
+  hold_state: HoldState | null;
+  hold_decided_at: Date | null;
+  hold_decided_by: string | null;
+  assignee: string | null;
+  disposition: Incident['disposition'];
+  resolved_at: Date | null;
+  webhook_attempts: number;
+  webhook_done: boolean;
+}
+
+interface MessageColumns {
+  a_stanza_id: string | null;
+  a_ts: Date | null;
+  a_from_jid: string;
+  a_to_jid: string;
+  a_from_bare: string;
+  a_to_bare: string;
+  a_type: string;
+  a_body: string | null;
+  a_redacted_body: string | null;
+  a_raw: string;
+  a_direction: ArchivedMessage['direction'];
+  a_verdict: Verdict;
+  a_reason: string | null;
+  a_matches: RuleMatch[];
+}
+
+const toIncident = (r: IncidentRow): Incident => ({
+  id: String(r.id),
+  createdAt: r.created_at,
+  stanzaId: r.stanza_id,
+  messageTs: r.message_ts,
+  verdict: r.verdict,
+  severity: r.severity,
+  ruleIds: r.rule_ids,
+  matches: r.matches,
+  fromBare: r.from_bare,
+  toBare: r.to_bare,
+  source: r.source,
+  status: r.status,
+  holdState: r.hold_state,
+  holdDecidedAt: r.hold_decided_at,
+  holdDecidedBy: r.hold_decided_by,
+  assignee: r.assignee,
+  disposition: r.disposition,
+  resolvedAt: r.resolved_at,
+  webhookAttempts: Number(r.webhook_attempts),
+  webhookDone: r.webhook_done,
+});
+
+const toMessage = (r: MessageColumns): ArchivedMessage | undefined =>
+  r.a_stanza_id === null || r.a_ts === null
+    ? undefined
+    : {
+        stanzaId: r.a_stanza_id,
+        ts: r.a_ts,
+        fromJid: r.a_from_jid,
+        toJid: r.a_to_jid,
+        fromBare: r.a_from_bare,
+        toBare: r.a_to_bare,
+        type: r.a_type,
+        body: r.a_body,
+        redactedBody: r.a_redacted_body,
+        raw: r.a_raw,
+        direction: r.a_direction,
+        verdict: r.a_verdict,
+        reason: r.a_reason,
+        matches: r.a_matches,
+      };
+
+const MAX_BIGINT = 9223372036854775807n;
+
+/** Incident ids are positive bigints; anything else names no incident (and must not reach a ::bigint cast). */
+export function isIncidentId(id: string): boolean {
+  return /^[0-9]{1,19}$/.test(id) && BigInt(id) > 0n && BigInt(id) <= MAX_BIGINT;
+}
+
+/** Cursors are opaque to callers; today the last id of the previous page. */
+const decodeCursor = (cursor: string): string | undefined => (isIncidentId(cursor) ? cursor : undefined);
+
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
+}
+
+export function createIncidentStore(sql: Sql): IncidentStore {
+  const MESSAGE_COLUMNS = sql.unsafe(
+    `a.stanza_id AS a_stanza_id, a.ts AS a_ts, a.from_jid AS a_from_jid, a.to_jid AS a_to_jid, a.from_bare AS a_from_bare,
+     a.to_bare AS a_to_bare, a.type AS a_type, a.body AS a_body, a.redacted_body AS a_redacted_body, a.raw AS a_raw,
+     a.direction AS a_direction, a.verdict AS a_verdict, a.reason AS a_reason, a.matches AS a_matches`,
+  );
+  const store: IncidentStore = {
+    async list(filter) {
+      let before: string | undefined;
+      if (filter.cursor !== undefined) {
+        before = decodeCursor(filter.cursor);
+        if (before === undefined) throw new InvalidCursorError();
+      }
+      const rows = await sql<IncidentRow[]>`
+        SELECT * FROM incidents
+        WHERE true
+          ${filter.status === undefined ? sql`` : sql`AND status = ${filter.status}`}
+          ${filter.severity === undefined ? sql`` : sql`AND severity = ${filter.severity}`}
+          ${filter.rule === undefined ? sql`` : sql`AND rule_ids @> ARRAY[${filter.rule}]::text[]`}
+          ${filter.hold === undefined ? sql`` : sql`AND hold_state = ${filter.hold}`}
+          ${before === undefined ? sql`` : sql`AND id < ${before}::bigint`}
+        ORDER BY id DESC
+        LIMIT ${filter.limit + 1}`;
+      // One row more than asked tells whether another page exists without a COUNT.
+      const items = rows.slice(0, filter.limit).map(toIncident);
+      const last = items[items.length - 1];
+      return { items, next: rows.length > filter.limit && last !== undefined ? last.id : null };
+    },
+
+    async get(id) {
+      if (!isIncidentId(id)) return undefined;
+      const [row] = await sql<IncidentRow[]>`SELECT * FROM incidents WHERE id = ${id}::bigint`;
+      return row ? toIncident(row) : undefined;
+    },
+
+    async getWithMessage(id) {
+      if (!isIncidentId(id)) return undefined;
+      // The archive is partitioned by ts: joining on (stanza_id, ts) prunes to one partition.
+      const [row] = await sql<(IncidentRow & MessageColumns)[]>`
+        SELECT i.*, ${MESSAGE_COLUMNS}
+        FROM incidents i LEFT JOIN archive a ON a.stanza_id = i.stanza_id AND a.ts = i.message_ts
+        WHERE i.id = ${id}::bigint`;
+      return row ? { incident: toIncident(row), message: toMessage(row) } : undefined;
+    },
+
+    async events(id) {
+      if (!isIncidentId(id)) return [];
+      const rows = await sql<{ id: string; incident_id: string; at: Date; actor: string; action: string; detail: Record<string, unknown> }[]>`
+        SELECT id, incident_id, at, actor, action, detail FROM incident_events WHERE incident_id = ${id}::bigint ORDER BY id`;
+      return rows.map((r) => ({ id: String(r.id), incidentId: String(r.incident_id), at: r.at, actor: r.actor, action: r.action, detail: r.detail }));
+    },
+
+    async addEvent(id, actor, action, detail = {}) {
+      await sql`INSERT INTO incident_events (incident_id, actor, action, detail) VALUES (${id}::bigint, ${actor}, ${action}, ${sql.json(toJsonValue(detail))})`;
+    },
+
+    async decideHold(id, decision, actor, detail = {}) {
+      if (!isIncidentId(id)) return { ok: false, reason: 'not-found' };
+      const state: HoldState = decision === 'release' ? 'released' : 'rejected';
+      const action = decision === 'release' ? 'released' : 'rejected';
+      // One statement, so one transaction: the state change and its event commit together, and
+      // `WHERE hold_state = 'held'` makes the decision happen at most once.
+      const [row] = await sql<(IncidentRow & MessageColumns)[]>`
+        WITH decided AS (
+          UPDATE incidents SET hold_state = ${state}, hold_decided_at = now(), hold_decided_by = ${actor}
+          WHERE id = ${id}::bigint AND hold_state = 'held'
+          RETURNING *
+        ), event AS (
+          INSERT INTO incident_events (incident_id, actor, action, detail)
+          SELECT id, ${actor}, ${action}, ${sql.json(toJsonValue(detail))} FROM decided
+        )
+        SELECT d.*, ${MESSAGE_COLUMNS}
+        FROM decided d LEFT JOIN archive a ON a.stanza_id = d.stanza_id AND a.ts = d.message_ts`;
+      if (row) return { ok: true, incident: toIncident(row), message: toMessage(row) };
+      const current = await store.get(id);
+      if (!current) return { ok: false, reason: 'not-found' };
+      return { ok: false, reason: current.holdState === null ? 'not-held' : 'already-decided', incident: current };
+    },
+
+    webhooks: {
+      async claim(limit, leaseMs, maxAttempts) {
+        // SKIP LOCKED: nodes claiming at once take different rows. (PGlite serialises
+        // connections, so there it simply never meets a locked row — see alerts.ts.)
+        const rows = await sql<IncidentRow[]>`
+          UPDATE incidents i
+          SET webhook_attempts = i.webhook_attempts + 1,
+              webhook_next_at = now() + ${leaseMs} * interval '1 millisecond'
+          FROM (
+            SELECT id FROM incidents
+            WHERE NOT webhook_done AND webhook_attempts < ${maxAttempts}
+              AND (webhook_next_at IS NULL OR webhook_next_at <= now())
+            ORDER BY id
+            LIMIT ${limit}
+            FOR UPDATE SKIP LOCKED
+          ) due
+          WHERE i.id = due.id
+          RETURNING i.*`;
+        return rows.map(toIncident).sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+      },
+      async delivered(id) {
+        await sql`UPDATE incidents SET webhook_done = true, webhook_next_at = NULL WHERE id = ${id}::bigint`;
+      },
+      async failed(id, retryInMs) {
+        // Giving up parks the row at 'infinity': out of every due scan, still visible as not done.
+        if (retryInMs === null) await sql`UPDATE incidents SET webhook_next_at = 'infinity' WHERE id = ${id}::bigint AND NOT webhook_done`;
+        else await sql`UPDATE incidents SET webhook_next_at = now() + ${retryInMs} * interval '1 millisecond' WHERE id = ${id}::bigint AND NOT webhook_done`;
+      },
+      async unclaim(id) {
+        await sql`
+          UPDATE incidents SET webhook_attempts = greatest(webhook_attempts - 1, 0), webhook_next_at = now()
+          WHERE id = ${id}::bigint AND NOT webhook_done`;
+      },
+    },
+  };
+  return store;
+}
+
+type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
+
+/** postgres.js's sql.json() wants a JSON value type; event details are plain data by contract. */
+function toJsonValue(detail: Record<string, unknown>): JsonValue {
+  return JSON.parse(JSON.stringify(detail)) as JsonValue;
+}
+
+// --- JSON (admin API and webhook payloads share one shape) ---------------------------------------
+
+export interface IncidentJson {
+  id: string;
+  createdAt: string;
+  stanzaId: string;
+  messageTs: string;
+  verdict: Incident['verdict'];
+  severity: Severity;
+  ruleIds: string[];
+  matches: RuleMatch[];
+  from: string;
+  to: string;
+  source: Incident['source'];
+  status: IncidentStatus;
+  holdState: HoldState | null;
+  holdDecidedAt: string | null;
+  holdDecidedBy: string | null;
+  assignee: string | null;
+  disposition: Incident['disposition'];
+  resolvedAt: string | null;
+}
+
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+
+export function incidentJson(i: Incident): IncidentJson {
+  return {
+    id: i.id,
+    createdAt: i.createdAt.toISOString(),
+    stanzaId: i.stanzaId,
+    messageTs: i.messageTs.toISOString(),
+    verdict: i.verdict,
+    severity: i.severity,
+    ruleIds: [...i.ruleIds],
+    matches: [...i.matches],
+    from: i.fromBare,
+    to: i.toBare,
+    source: i.source,
+    status: i.status,
+    holdState: i.holdState,
+    holdDecidedAt: iso(i.holdDecidedAt),
+    holdDecidedBy: i.holdDecidedBy,
+    assignee: i.assignee,
+    disposition: i.disposition,
+    resolvedAt: iso(i.resolvedAt),
+  };
+}
