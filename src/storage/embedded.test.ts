@@ -1,15 +1,17 @@
 // The embedded store's own behaviour (data folder lock, socket, persistence). These run on
 // PGlite whether or not DATABASE_URL is set.
 import { spawn } from 'node:child_process';
+import { createConnection } from 'node:net';
 import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { rename, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeTestDataDir, testDataDir } from '../../test/support/database.ts';
 import { createLogger, silentLogger } from '../log.ts';
 import { openDatabase } from './database.ts';
-import { DataDirInUseError, lockDataDir, LOCK_FILE, SOCKET_FILE } from './embedded.ts';
+import { DataDirInUseError, lockDataDir, LOCK_FILE, SOCKET_FILE, startEmbeddedServer, type EmbeddedServer } from './embedded.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -67,7 +69,7 @@ describe('embedded store', () => {
       await again.close();
     }
     console.log(`embedded open: new data folder ${Math.round(openMs)} ms, existing ${Math.round(reopenMs)} ms`);
-  });
+  }, 120_000); // initdb: ~3 s on an idle machine, 20 s and more on a loaded one
 
   it('refuses to open a data folder this process already has open, with a clear error', async () => {
     const dir = await dataDir();
@@ -136,10 +138,12 @@ describe('lockDataDir', () => {
     expect(existsSync(path.join(dir, LOCK_FILE))).toBe(false);
   });
 
-  it('refuses a folder locked from another host', async () => {
+  it('judges a lock written under another hostname (a recreated container) by its pid', async () => {
     const dir = await dataDir(false);
-    writeLock(dir, await deadPid(), 'some-other-host');
-    expect(() => lockDataDir(dir, silentLogger)).toThrow(/in use by process \d+ on host some-other-host/);
+    writeLock(dir, await deadPid(), 'old-container-id');
+    const release = lockDataDir(dir, silentLogger);
+    expect(lockPid(dir)).toBe(process.pid);
+    release();
   });
 
   it('treats a fresh unreadable lock as in use and an old one as stale', async () => {
@@ -151,5 +155,95 @@ describe('lockDataDir', () => {
     const release = lockDataDir(dir, silentLogger);
     expect(lockPid(dir)).toBe(process.pid);
     release();
+  });
+});
+
+// The socket front-end in front of PGlite: one connection at a time, never interleaved.
+describe('embedded front-end', () => {
+  let server: EmbeddedServer;
+  let sql: postgres.Sql;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    const log = createLogger('warn', {}, (l) => lines.push(l));
+    server = await startEmbeddedServer({ dataDir: await dataDir(), log, poolSize: 4, stallWarningMs: 300 });
+    if (!('path' in server.connection)) throw new Error('expected a unix socket');
+    sql = postgres({ path: server.connection.path, max: 4, onnotice: () => {} });
+    await sql`CREATE TABLE fe (n int)`;
+  });
+  afterAll(async () => {
+    await sql?.end();
+    await server?.stop();
+  });
+
+  it('rolls back the transaction of a client that vanishes inside it, and serves the others', async () => {
+    const socketPath = (server.connection as { path: string }).path;
+    await new Promise<void>((resolve, reject) => {
+      const raw = createConnection(socketPath);
+      raw.on('error', reject);
+      raw.on('connect', () => {
+        const params = Buffer.from('user\0postgres\0database\0postgres\0\0');
+        const startup = Buffer.alloc(8);
+        startup.writeInt32BE(8 + params.length, 0);
+        startup.writeInt32BE(196608, 4);
+        const text = Buffer.from('BEGIN; INSERT INTO fe VALUES (-1);\0');
+        const query = Buffer.alloc(5);
+        query.write('Q');
+        query.writeInt32BE(4 + text.length, 1);
+        raw.write(Buffer.concat([startup, params, query, text]));
+      });
+      let seen = Buffer.alloc(0);
+      raw.on('data', (d: Buffer) => {
+        seen = Buffer.concat([seen, d]);
+        // ReadyForQuery 'T': inside the transaction. Now vanish.
+        if (seen.includes(Buffer.from([0x5a, 0, 0, 0, 5, 0x54]))) {
+          raw.destroy();
+          resolve();
+        }
+      });
+    });
+    expect(await sql`SELECT count(*)::int AS c FROM fe WHERE n = -1`).toEqual([{ c: 0 }]);
+    await sql.begin(async (tx) => {
+      await tx`INSERT INTO fe VALUES (1)`;
+    });
+    expect(await sql`SELECT count(*)::int AS c FROM fe WHERE n = 1`).toEqual([{ c: 1 }]);
+  });
+
+  it('serves a cursor and a reserved connection beside other queries', async () => {
+    await sql`INSERT INTO fe SELECT g FROM generate_series(100, 1099) g`;
+    let rows = 0;
+    const others = Promise.all(Array.from({ length: 20 }, (_, i) => sql`SELECT ${i}::int AS i`));
+    for await (const batch of sql`SELECT n FROM fe WHERE n >= 100`.cursor(100)) rows += batch.length;
+    expect(rows).toBe(1000);
+    expect((await others).length).toBe(20);
+    const reserved = await sql.reserve();
+    try {
+      await reserved`SELECT 1`;
+      // The reserved connection is idle between queries, so the pool is not held up.
+      expect(await sql`SELECT 2 AS two`).toEqual([{ two: 2 }]);
+    } finally {
+      reserved.release();
+    }
+  });
+
+  it('refuses COPY FROM STDIN (it would crash PGlite and the process) and keeps serving', async () => {
+    const copy = sql`COPY fe FROM STDIN`.writable();
+    await expect(copy).rejects.toThrow(/COPY FROM STDIN is not supported by the embedded database/);
+    expect(await sql`SELECT 3 AS three`).toEqual([{ three: 3 }]);
+    await expect(sql.unsafe('SELECT 1; copy fe (n) from stdin')).rejects.toThrow(/not supported/);
+    expect(await sql`SELECT 4 AS four`).toEqual([{ four: 4 }]);
+  });
+
+  it('warns when a transaction holds PGlite while a pool query waits (the sql-inside-begin deadlock)', async () => {
+    let outside: Promise<unknown> | undefined;
+    await sql.begin(async (tx) => {
+      await tx`INSERT INTO fe VALUES (2)`;
+      outside = sql`SELECT count(*)::int AS c FROM fe WHERE n = 2`.execute(); // the mistake: sql, not tx
+      const until = Date.now() + 5_000;
+      while (!lines.some((l) => l.includes('held PGlite idle')) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    });
+    expect(lines.some((l) => l.includes('held PGlite idle') && l.includes('use tx'))).toBe(true);
+    // Once the transaction ends, the waiting query runs (and sees the commit).
+    expect(await outside).toEqual([{ c: 1 }]);
   });
 });
