@@ -229,6 +229,7 @@ describe('StreamParser rejects restricted and malformed XML', () => {
     // Undefined entities are reported as restricted-xml: see conditionOf() in parser.ts.
     ['an undefined entity', HEADER + `<message><body>&foo;</body></message>`, 'restricted-xml'],
     ['a mismatched close tag', HEADER + `<message><body>hi</message>`, 'not-well-formed'],
+    ['a mismatched stream close tag', HEADER + `<presence/></stream:streams>`, 'not-well-formed'],
     ['an unclosed stanza closed by the stream end', HEADER + `<message><body>hi</body></stream:stream>`, 'not-well-formed'],
     ['an unquoted attribute', HEADER + `<message to=bob></message>`, 'not-well-formed'],
     ['a duplicate attribute', HEADER + `<message to='a' to='b'/>`, 'not-well-formed'],

@@ -280,7 +280,7 @@ export class StreamParser {
         this.constructAt = 0;
         this.constructBytes = 0;
       }
-      this.cur = stanzaElement(tag, this.contentNs, NS.client);
+      this.cur = stanzaElement(tag, this.contentNs);
       sax.on('text', this.onTextInStanza);
       return;
     }
@@ -441,7 +441,7 @@ export class StreamParser {
   private onOpenTagFrame(tag: SaxesTagNS): void {
     if (this.depth++ === 0) {
       // RFC 7395 §3.3.3: each element carries its own namespace; default it to jabber:client.
-      this.cur = stanzaElement(tag, NS.client, NS.client);
+      this.cur = stanzaElement(tag, NS.client);
       this.frameTag = tag;
       return;
     }
@@ -601,8 +601,8 @@ function plainAttrs(tag: SaxesTagNS): Record<string, string> {
  * its own, and a declaration for its own prefix (e.g. <db:result>, <stream:error>) if the stream
  * header made it. Prefixes declared on the header and used only deeper inside are not copied.
  */
-function stanzaElement(tag: SaxesTagNS, defaultNs: string, fallbackNs: string): Element {
-  const attrs: Record<string, string> = { xmlns: defaultNs === '' ? fallbackNs : defaultNs };
+function stanzaElement(tag: SaxesTagNS, defaultNs: string): Element {
+  const attrs: Record<string, string> = { xmlns: defaultNs };
   const src = tag.attributes;
   for (const name in src) {
     const a = src[name];
