@@ -28,6 +28,8 @@ export const NS = {
   delay: 'urn:xmpp:delay',
   sid: 'urn:xmpp:sid:0',
   offline: 'msgoffline',
+  chatStates: 'http://jabber.org/protocol/chatstates',
+  hints: 'urn:xmpp:hints',
   mam: 'urn:xmpp:mam:2',
   rsm: 'http://jabber.org/protocol/rsm',
   dataForms: 'jabber:x:data',

@@ -19,6 +19,7 @@ import { LoginThrottle } from './auth/throttle.ts';
 import type { Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { coreModules } from './modules/index.ts';
+import { preAuthRegistration } from './modules/xep0077-register.ts';
 import { normalizeLocalpart } from './stanza/jid.ts';
 import { ModuleHost } from './stanza/module-host.ts';
 import { Router } from './stanza/router.ts';
@@ -27,7 +28,7 @@ import { createAdminTokenStore, generateToken } from './storage/admin-token-stor
 import { openDatabase } from './storage/database.ts';
 import type { Database } from './storage/database.types.ts';
 import { defaultMigrationsDir, migrate } from './storage/migrate.ts';
-import { createUserStore } from './storage/user-store.ts';
+import { createUserStore, type UserStore } from './storage/user-store.ts';
 import { C2SSession, type C2SContext } from './stream/c2s-session.ts';
 import { listenC2S } from './stream/socket-transport.ts';
 import { streamError } from './stream/stream-error.ts';
@@ -63,7 +64,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   const cleanups: Array<() => Promise<void> | void> = [];
   try {
     if (!opts.database) await migrate(db.sql, defaultMigrationsDir, log);
-    const users = createUserStore(db.sql);
+    // Every account deletion (admin API, CLI on this node, XEP-0077) tells the modules and the
+    // router, which cache per-account state.
+    let userDeleted: (local: string) => void = () => {};
+    const users = withDeletionHook(createUserStore(db.sql), (local) => userDeleted(local));
     const adminTokens = createAdminTokenStore(db.sql);
     const generatedAdminToken = await ensureAdminToken(config, adminTokens);
     const tls = await loadTlsCredentials({ certPath: config.tlsCert, keyPath: config.tlsKey, dataDir: config.dataDir, domain: config.domain, log });
@@ -113,6 +117,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     incidentOpened = (id) => void alerts.notify(id);
     alerts.start();
     cleanups.push(() => alerts.stop());
+    userDeleted = (local) => {
+      router.forgetAccount(local);
+      modules.emit('user-deleted', { local });
+    };
     for (const module of coreModules({ config, db, users, router, sessions, modules })) modules.load(module);
 
     /** Every stream, bound or not, so shutdown can end each with <system-shutdown/>. */
@@ -134,6 +142,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       sessionBound: (session) => modules.emit('session-bound', { session }),
       sessionClosed: (session) => modules.emit('session-closed', { session }),
       streamClosed: (session) => open.delete(session),
+      ...(config.registrationEnabled ? { preAuthRegister: preAuthRegistration({ users, deriveCredentials }) } : {}),
     };
     const onTransport = (transport: Transport) => {
       open.add(new C2SSession(transport, c2sContext));
@@ -218,6 +227,17 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     if (!opts.database) await db.close().catch(() => {});
     throw err;
   }
+}
+
+function withDeletionHook(store: UserStore, deleted: (local: string) => void): UserStore {
+  return {
+    ...store,
+    delete: async (username) => {
+      const existed = await store.delete(username);
+      if (existed) deleted(username);
+      return existed;
+    },
+  };
 }
 
 async function ensureAdminToken(config: Config, store: ReturnType<typeof createAdminTokenStore>): Promise<string | undefined> {

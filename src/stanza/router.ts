@@ -23,6 +23,9 @@ export interface RouterDeps {
   readonly log: Logger;
 }
 
+const ACCOUNT_CACHE_MS = 60_000;
+const ACCOUNT_CACHE_MAX = 100_000;
+
 const MESSAGE_TYPES = new Set(['chat', 'error', 'groupchat', 'headline', 'normal']);
 
 /**
@@ -58,6 +61,9 @@ export class Router {
   /** Server-originated iq requests awaiting the client's answer, by id. */
   private readonly pending = new Map<string, { resolve: (el: Element) => void; timer: NodeJS.Timeout }>();
   private nextIqId = 0;
+  /** Accounts recently found to exist (local → when), and lookups in flight. */
+  private readonly existing = new Map<string, number>();
+  private readonly lookups = new Map<string, Promise<boolean>>();
 
   constructor(private readonly deps: RouterDeps) {
     this.hostJid = makeJid('', deps.domain);
@@ -90,6 +96,43 @@ export class Router {
       case 'iq':
         return this.routeIq(session, stanza, from, to);
     }
+  }
+
+  /**
+   * Whether a local account exists: synchronously when it has sessions or was seen lately,
+   * otherwise one shared lookup. Every message to the same account awaits the same promise, so
+   * they continue in arrival order (promise reactions run in registration order) — RFC 6120
+   * §10.1 in-order processing survives the database round trip.
+   */
+  private accountKnown(local: string): boolean | Promise<boolean> {
+    const pending = this.lookups.get(local);
+    if (pending) return pending;
+    if (this.deps.sessions.has(local)) return true;
+    const seen = this.existing.get(local);
+    if (seen !== undefined && performance.now() - seen < ACCOUNT_CACHE_MS) return true;
+    const lookup = this.deps.accountExists(local).then(
+      (exists) => {
+        this.lookups.delete(local);
+        if (exists) this.rememberAccount(local);
+        return exists;
+      },
+      (err: unknown) => {
+        this.lookups.delete(local);
+        throw err;
+      },
+    );
+    this.lookups.set(local, lookup);
+    return lookup;
+  }
+
+  private rememberAccount(local: string): void {
+    if (this.existing.size >= ACCOUNT_CACHE_MAX) this.existing.delete(this.existing.keys().next().value!);
+    this.existing.set(local, performance.now());
+  }
+
+  /** Forgets a deleted account at once (the cache would otherwise vouch for it for a while). */
+  forgetAccount(local: string): void {
+    this.existing.delete(local);
   }
 
   /** Sends an iq request to a client and resolves with its answer (XEP-0199 pings, roster checks). */
@@ -128,7 +171,8 @@ export class Router {
     if (this.deps.modules.emit('stanza-filter', filter)) {
       return filter.refusal ? this.refuse(session, stanza, filter.refusal) : undefined;
     }
-    if (!this.deps.sessions.has(to.local) && !(await this.deps.accountExists(to.local))) {
+    const known = this.accountKnown(to.local);
+    if (!(typeof known === 'boolean' ? known : await known)) {
       // RFC 6121 §8.5.2.2.3 / §8.5.3.2.3: no such account.
       if (type === 'error' || type === 'headline') return;
       return this.refuse(session, stanza, new StanzaError('cancel', 'service-unavailable'));

@@ -34,6 +34,8 @@ export interface C2SContext {
   readonly sessionClosed: (session: C2SSession) => void;
   /** Any stream ended, bound or not. */
   readonly streamClosed: (session: C2SSession) => void;
+  /** XEP-0077 account creation before authentication; absent when registration is off. */
+  readonly preAuthRegister?: (iq: Element) => Promise<Element>;
 }
 
 type State =
@@ -191,6 +193,7 @@ export class C2SSession {
       if (this.ctx.requireTls) starttls.c('required');
     }
     if (this.mayAuthenticate()) {
+      if (this.ctx.preAuthRegister) features.c('register', { xmlns: NS.registerFeature });
       const mechanisms = features.c('mechanisms', { xmlns: NS.sasl });
       for (const m of offeredMechanisms({ secure: this.transport.secure, plainAllowedInsecure: false })) {
         mechanisms.c('mechanism').t(m);
@@ -235,6 +238,7 @@ export class C2SSession {
       case 'negotiating':
         if (xmlns === NS.tls && el.name === 'starttls') return this.startTls();
         if (xmlns === NS.sasl) return this.onSasl(el);
+        if (el.name === 'iq' && this.ctx.preAuthRegister && el.getChild('query', NS.register)) return this.register(el, this.ctx.preAuthRegister);
         // RFC 6120 §6.4.1 / §4.9.3.12: stanzas before authentication.
         return this.fail(streamError('not-authorized', 'Authenticate first'));
       case 'authenticated':
@@ -244,6 +248,16 @@ export class C2SSession {
       default:
         return this.fail(streamError('not-well-formed'));
     }
+  }
+
+  /** XEP-0077 §3.1 in-band registration on a not-yet-authenticated stream. */
+  private register(iq: Element, preAuthRegister: (iq: Element) => Promise<Element>): Promise<void> | void {
+    if (!this.mayAuthenticate()) return this.send(errorReply(iq, new StanzaError('auth', 'not-authorized', 'Use TLS first')));
+    const wait = this.ctx.throttle.retryAfter(this.transport.remoteAddress);
+    if (wait > 0) return this.send(errorReply(iq, new StanzaError('wait', 'resource-constraint', 'Too many attempts; retry later')));
+    // Each sign-up costs two password derivations: count it against the address like a failed login.
+    if (iq.attrs.type === 'set') this.ctx.throttle.recordFailure(this.transport.remoteAddress);
+    return preAuthRegister(iq).then((reply) => this.send(reply));
   }
 
   private startTls(): Promise<void> | void {

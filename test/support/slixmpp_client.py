@@ -7,6 +7,10 @@ The scenario is a JSON object: {"jid", "password", "host", "port", "mechanism"?,
   {"expect_messages": N, "timeout"?: s}      wait for N messages, print each
   {"presence": true}                          send initial presence
   {"sleep": seconds}
+  {"roster": true}                            get the roster, print its items
+  {"subscribe": jid}                          send a presence subscription request
+  {"expect_online": jid, "timeout"?: s}       wait for available presence from a bare JID
+  {"wait_subscription": {"jid", "subscription"}, "timeout"?: s}  wait for a roster state
 Every event is printed as one JSON line on stdout: {"event": "bound", "jid": ...},
 {"event": "message", "from", "body", "type"}, {"event": "error", ...}, {"event": "done"}.
 """
@@ -33,6 +37,8 @@ class Client(slixmpp.ClientXMPP):
             self.ca_certs = scenario["ca"]
         self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("message", self.on_message)
+        self.online = set()
+        self.add_event_handler("presence_available", lambda p: self.online.add(p["from"].bare))
         self.add_event_handler("failed_auth", lambda *_: self.fail("failed_auth"))
         self.add_event_handler("stream_error", lambda e: emit(event="stream_error", condition=e["stream_error"]["condition"]))
 
@@ -42,6 +48,12 @@ class Client(slixmpp.ClientXMPP):
 
     def on_message(self, msg):
         self.inbox.put_nowait(msg)
+
+    async def until(self, condition, timeout):
+        async def poll():
+            while not condition():
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(poll(), timeout)
 
     async def on_start(self, _event):
         mech = getattr(self.plugin["feature_mechanisms"], "mech", None)
@@ -61,6 +73,22 @@ class Client(slixmpp.ClientXMPP):
                              delay=msg["delay"]["stamp"].isoformat() if msg["delay"]["stamp"] else None)
                 elif "sleep" in step:
                     await asyncio.sleep(step["sleep"])
+                elif "roster" in step:
+                    await self.get_roster()
+                    emit(event="roster", items={j: {"subscription": self.client_roster[j]["subscription"],
+                                                    "pending_out": self.client_roster[j]["pending_out"],
+                                                    "name": self.client_roster[j]["name"],
+                                                    "groups": list(self.client_roster[j]["groups"])}
+                                                for j in self.client_roster if j != self.boundjid.bare})
+                elif "subscribe" in step:
+                    self.send_presence_subscription(pto=step["subscribe"])
+                elif "expect_online" in step:
+                    await self.until(lambda: step["expect_online"] in self.online, step.get("timeout", 10))
+                    emit(event="online", jid=step["expect_online"])
+                elif "wait_subscription" in step:
+                    w = step["wait_subscription"]
+                    await self.until(lambda: self.client_roster[w["jid"]]["subscription"] == w["subscription"], step.get("timeout", 10))
+                    emit(event="subscription", jid=w["jid"], subscription=w["subscription"])
         except asyncio.TimeoutError:
             emit(event="error", what="timeout")
         emit(event="done")
