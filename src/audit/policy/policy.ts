@@ -189,7 +189,6 @@ function localpart(bareJid: string): string {
 
 interface CompiledRule {
   readonly rule: Rule;
-  readonly rank: number;
   readonly scope: CompiledScope | null;
 }
 
@@ -242,7 +241,7 @@ export function compilePolicy(rules: readonly Rule[], version: number): Compiled
     if (!rule.enabled) continue;
     const checked = validateRuleInput(toInput(rule));
     if (!checked.ok) throw new PolicyCompileError(rule.id, checked.errors);
-    compiled.push({ rule, rank: VERDICT_RANK[rule.action], scope: CompiledScope.of(rule.scope) });
+    compiled.push({ rule, scope: CompiledScope.of(rule.scope) });
   }
   return new Policy(compiled, version);
 }
@@ -265,7 +264,7 @@ class Policy implements CompiledPolicy, KeywordSink {
   private readonly regexRule: Int32Array;
 
   // Per-scan scratch (scan is synchronous and never re-entered).
-  private readonly buf = new NormalisedBuffer();
+  private buf = new NormalisedBuffer();
   private readonly parties = new Parties();
   private scanId = 0;
   private readonly scopeStamp: Int32Array;
@@ -459,13 +458,14 @@ class Policy implements CompiledPolicy, KeywordSink {
       }
       // 2. Detectors, on the original text.
       for (let d = 0; d < this.detectorRules.length; d++) {
-        const [name, ruleIds] = this.detectorRules[d]!;
+        const entry = this.detectorRules[d]!;
+        const ruleIds = entry[1];
         let wanted = false;
         for (let k = 0; k < ruleIds.length && !wanted; k++) wanted = this.applies(ruleIds[k]!);
         if (!wanted) continue;
         const spans = this.spans;
         if (spans.length !== 0) spans.length = 0;
-        DETECTORS[name](text, spans);
+        DETECTORS[entry[0]](text, spans);
         for (let i = 0; i + 1 < spans.length; i += 2) {
           for (const r of ruleIds) if (this.applies(r)) this.addRaw(r, spans[i]!, spans[i + 1]!);
         }
@@ -490,6 +490,7 @@ class Policy implements CompiledPolicy, KeywordSink {
         this.rawStart = [];
         this.rawEnd = [];
       }
+      if (this.buf.cps.length > 65_536) this.buf = new NormalisedBuffer();
     }
   }
 
