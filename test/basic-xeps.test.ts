@@ -7,12 +7,13 @@
 // (initial presence emits 'presence-available'; subscriptions come from the roster).
 import path from 'node:path';
 import tls from 'node:tls';
-import { client, xml, type Client } from '@xmpp/client';
+import { xml, type Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { packageVersion } from '../src/modules/xep0092-version.ts';
 import { runSlixmpp, slixmppAvailable } from './support/slixmpp.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { xmppClient } from './support/xmpp.ts';
 
 // The generated certificate is self-signed; @xmpp/client offers no way to pin it.
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -104,7 +105,7 @@ interface Server {
 }
 
 async function connect(s: Server, local: string, resource: string, password = PASSWORD): Promise<Peer> {
-  const xmpp = client({ service: `xmpp://127.0.0.1:${s.t.server.ports.c2s}`, domain: 'localhost', username: local, password, resource });
+  const xmpp = xmppClient(s.t.server.ports.c2s, local, password, resource);
   xmpp.on('error', () => {});
   const peer = new Peer(xmpp, local, resource);
   await xmpp.start();

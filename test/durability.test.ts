@@ -59,7 +59,9 @@ describe('killing the server with SIGKILL mid-traffic', () => {
       }
     });
     // Let traffic build up, then kill the process outright: no shutdown handler runs.
-    await receivers[0]!.next((el) => el.is('message') && String(el.attrs.id).endsWith('-200'), 20_000);
+    await receivers[0]!.next((el) => el.is('message') && String(el.attrs.id).endsWith('-200'), 30_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}\nsenders saw: ${senders.flatMap((s) => s.inbox.slice(-3).map(String)).join('\n')}\nserver log: ${server.err().slice(-3000)}`);
+    });
     server.child.kill('SIGKILL');
     await server.exited;
     sending = false;

@@ -4,11 +4,12 @@
 // through the server's own archive writer (the policy engine is not wired yet), and the
 // recipient's and the sender's archives are compared.
 import { randomUUID } from 'node:crypto';
-import { client, xml, type Client } from '@xmpp/client';
+import { xml, type Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArchiveEntry, Verdict } from '../src/audit/archive-record.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { xmppClient } from './support/xmpp.ts';
 
 // The generated certificate is self-signed; @xmpp/client offers no way to pin it.
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -98,10 +99,9 @@ class Peer {
 }
 
 async function online(local: string): Promise<Peer> {
-  const xmpp = client({ service: `xmpp://127.0.0.1:${t.server.ports.c2s}`, domain: 'localhost', username: local, password: PASSWORD, resource: 'mam' });
+  const xmpp = xmppClient(t.server.ports.c2s, local, PASSWORD, 'mam');
   xmpp.on('error', () => {});
   // @xmpp/connection waits 2 s for each stream (re)open; TLS on a loaded CI machine can take longer.
-  (xmpp as unknown as { timeout: number }).timeout = 15_000;
   const peer = new Peer(xmpp, local);
   await xmpp.start();
   await xmpp.send(xml('presence'));

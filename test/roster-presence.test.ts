@@ -2,11 +2,12 @@
 // team did not write: @xmpp/client over TCP+STARTTLS, and slixmpp for one scenario. Each test
 // uses its own accounts, so rosters left behind by one test do not leak into another.
 import path from 'node:path';
-import { client, xml, type Client } from '@xmpp/client';
+import { xml, type Client } from '@xmpp/client';
 import type { Element } from '@xmpp/xml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runSlixmpp, slixmppAvailable } from './support/slixmpp.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { xmppClient } from './support/xmpp.ts';
 
 // The generated certificate is self-signed; @xmpp/client offers no way to pin it.
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -129,7 +130,7 @@ class Peer {
 }
 
 async function connect(local: string, resource = 'res'): Promise<Peer> {
-  const xmpp = client({ service: `xmpp://127.0.0.1:${t.server.ports.c2s}`, domain: 'localhost', username: local, password: PASSWORD, resource });
+  const xmpp = xmppClient(t.server.ports.c2s, local, PASSWORD, resource);
   xmpp.on('error', () => {});
   const peer = new Peer(xmpp, local, resource);
   await xmpp.start();

@@ -11,6 +11,16 @@ process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
 export { xml };
 
+/** Stream-open and request timeout for test clients: generous, since CI machines are loaded. */
+export const CLIENT_TIMEOUT_MS = 15_000;
+
+/** An @xmpp/client for the test server's plain-TCP listener (STARTTLS), with a loaded-machine timeout. */
+export function xmppClient(port: number, username: string, password: string, resource?: string): Client {
+  const xmpp = client({ service: `xmpp://127.0.0.1:${port}`, domain: 'localhost', username, password, ...(resource ? { resource } : {}) });
+  (xmpp as unknown as { timeout: number }).timeout = CLIENT_TIMEOUT_MS;
+  return xmpp;
+}
+
 export interface Party {
   readonly xmpp: Client;
   readonly jid: string;
@@ -29,7 +39,7 @@ export async function connectParty(
   presence = true,
 ): Promise<Party> {
   const port = 'server' in t ? t.server.ports.c2s : t.c2sPort;
-  const xmpp = client({ service: `xmpp://127.0.0.1:${port}`, domain: 'localhost', username, password, resource });
+  const xmpp = xmppClient(port, username, password, resource);
   xmpp.on('error', () => {});
   const inbox: Element[] = [];
   const waiters: Array<{ pred: (el: Element) => boolean; resolve: (el: Element) => void }> = [];
