@@ -59,7 +59,7 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
     C2S_RATE_BYTES: String(64 * 1024 * 1024),
     LOGIN_MAX_FAILURES: '1000',
     AUTH_TIMEOUT_MS: '120000',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'info',
     ...extraEnv,
   };
   if (databaseUrl) env.DATABASE_URL = databaseUrl;
@@ -96,6 +96,8 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
+      const totals = /archive writer totals (\{.*\})/.exec(stderr)?.[1];
+      if (totals) console.log(`server: archive writer ${totals}`);
       await dropDb?.();
       rmSync(dataDir, { recursive: true, force: true });
     },

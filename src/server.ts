@@ -9,6 +9,10 @@ import { PolicyManager } from './audit/policy-manager.ts';
 import { createRuleStore } from './audit/rule-store.ts';
 import { auditScanRoutes } from './api/routes/audit-scan.ts';
 import { incidentsRoutes } from './api/routes/incidents.ts';
+import { archiveRoutes } from './api/routes/archive.ts';
+import { messagesRoutes } from './api/routes/messages.ts';
+import { retroScansRoutes } from './api/routes/retro-scans.ts';
+import { RetroScanner } from './audit/retro-scan.ts';
 import { createAlerts } from './audit/alerts.ts';
 import { createHeldMessages } from './audit/held-messages.ts';
 import { createIncidentStore } from './audit/incident-store.ts';
@@ -117,6 +121,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     incidentOpened = (id) => void alerts.notify(id);
     alerts.start();
     cleanups.push(() => alerts.stop());
+    const scanner = new RetroScanner({ sql: db.sql, log });
+    scanner.start();
+    cleanups.push(() => scanner.stop());
     userDeleted = (local) => {
       router.forgetAccount(local);
       modules.emit('user-deleted', { local });
@@ -193,6 +200,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       { prefix: '/v1/groups', plugin: groupsRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/audit', plugin: auditScanRoutes({ domain: config.domain, policy, decisions }) },
       { prefix: '/v1/incidents', plugin: incidentsRoutes({ store: incidents, held, log }) },
+      { prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: config.domain }) },
+      { prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql }) },
+      { prefix: '/v1/retro-scans', plugin: retroScansRoutes({ sql: db.sql, onQueued: () => scanner.wake() }) },
     ];
     const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources });
     await registerXmppWebSocket(http, { ...webSocketOptions, tls: false });
@@ -216,7 +226,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         await Promise.allSettled(closeListeners);
         await Promise.allSettled([http.close(), https.close()]);
         await audit.close();
-        await alerts.stop();
+        await Promise.allSettled([alerts.stop(), scanner.stop()]);
         policy.stop();
         if (!opts.database) await db.close();
         log.info('stopped');

@@ -30,6 +30,8 @@ export interface ArchiveWriterStats {
   maxBatchSize: number;
   failures: number;
   lastCommitMs: number;
+  /** Sum of commit times, for the mean (totalCommitMs / batches). */
+  totalCommitMs: number;
 }
 
 export interface ArchiveWriterOptions {
@@ -49,7 +51,7 @@ export class ArchiveWriter {
   private lastError: Error | undefined;
   private closed = false;
   private idle: (() => void) | undefined;
-  readonly stats: ArchiveWriterStats = { batches: 0, rows: 0, lastBatchSize: 0, maxBatchSize: 0, failures: 0, lastCommitMs: 0 };
+  readonly stats: ArchiveWriterStats = { batches: 0, rows: 0, lastBatchSize: 0, maxBatchSize: 0, failures: 0, lastCommitMs: 0, totalCommitMs: 0 };
   private readonly maxBatch: number;
   private readonly maxQueue: number;
   private readonly retryAfterMs: number;
@@ -127,6 +129,7 @@ export class ArchiveWriter {
       this.stats.lastBatchSize = rows.length;
       this.stats.maxBatchSize = Math.max(this.stats.maxBatchSize, rows.length);
       this.stats.lastCommitMs = performance.now() - started;
+      this.stats.totalCommitMs += this.stats.lastCommitMs;
       if (this.downUntil !== 0) {
         this.downUntil = 0;
         this.log.info('archive writes recovered');

@@ -109,6 +109,8 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
     close: async () => {
       clearInterval(partitionTimer);
       await writer.close();
+      const st = writer.stats;
+      log.info('archive writer totals', { ...st, meanBatch: st.batches ? Math.round(st.rows / st.batches) : 0 });
     },
   };
 }

@@ -1,7 +1,7 @@
 // The `warden` command line: account and token administration straight on the database, for
 // when the admin API is not reachable yet (the first admin token) or not wanted (scripts).
 // It reads the same configuration as the server. Exit codes: 0 ok, 1 error (one line on
-// stderr), 2 usage.
+// stderr), 2 usage, 3 `archive verify` found a broken chain.
 //
 // The embedded store: a running server holds DATA_DIR's lock, so the CLI cannot open the
 // PGlite files itself. The server serves PGlite on a unix socket inside DATA_DIR, and the CLI
@@ -13,6 +13,7 @@ import * as readline from 'node:readline';
 import { Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import postgres from 'postgres';
+import { verifyArchive } from '../audit/archive-verify.ts';
 import { SaslPrepError, deriveCredentials } from '../auth/scram.ts';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -35,6 +36,8 @@ export interface CliIo {
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
+/** `archive verify`: a hash chain of the archive is broken. */
+export const EXIT_ARCHIVE_BROKEN = 3;
 
 /** The same bound as the admin API (routes/users.ts). */
 const MAX_PASSWORD_CHARS = 1024;
@@ -47,6 +50,7 @@ const USAGE = `Usage: warden <command>
   user delete <name>                      delete an account
   user list                               list accounts (name, creation time)
   token create [--label <text>]           create an admin API token; it is printed once
+  archive verify [--chain <name>]         check the archive's hash chains; exit 3 when broken
   migrate                                 apply pending database migrations
   help                                    show this text
 
@@ -188,6 +192,23 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
         out(token);
         io.stderr.write('This admin token is shown only once; keep it somewhere safe. Use it as "Authorization: Bearer <token>".\n');
         return EXIT_OK;
+      });
+    }
+    case 'archive': {
+      if (sub !== 'verify') {
+        throw new UsageError(sub === undefined ? 'archive: missing subcommand (verify)' : `archive: unknown subcommand ${JSON.stringify(sub)}`);
+      }
+      const { values } = parse(rest, { chain: { type: 'string' } }, []);
+      return withDatabase(io, async (db) => {
+        const report = await verifyArchive(db.sql, values.chain === undefined ? {} : { chain: values.chain });
+        if (values.chain !== undefined && report.chains.every((c) => c.rows === 0)) throw new CliError(`the archive has no chain ${values.chain}`);
+        for (const c of report.chains) {
+          const b = c.firstBroken;
+          out(b === undefined ? `chain ${c.chain}: ${c.rows} rows, intact`
+            : `chain ${c.chain}: ${c.rows} rows, BROKEN at chain_seq ${b.chainSeq} (id ${b.id}, stanza ${b.stanzaId}, ${b.ts}): ${b.reason}`);
+        }
+        out(report.chains.length === 0 ? 'the archive is empty' : report.ok ? 'the archive is intact' : 'the archive has been tampered with');
+        return report.ok ? EXIT_OK : EXIT_ARCHIVE_BROKEN;
       });
     }
     case 'migrate': {

@@ -1,0 +1,96 @@
+// GET /api/v1/archive/verify through the real app on a real database.
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import type { ArchiveEntry } from '../audit/archive-record.ts';
+import { ensureArchivePartitions } from '../audit/archive-partitions.ts';
+import { ArchiveWriter } from '../audit/archive-writer.ts';
+import { silentLogger } from '../log.ts';
+import type { UserStore } from '../storage/user-store.ts';
+import { buildApiApp } from './app.ts';
+import type { ApiDeps } from './deps.types.ts';
+import { archiveRoutes } from './routes/archive.ts';
+
+const TOKEN = 'test-admin-token_0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const unused = () => {
+  throw new Error('not used by this test');
+};
+const deps: ApiDeps = {
+  domain: 'example.org',
+  users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
+  sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
+  adminTokens: { verify: async (t) => t === TOKEN },
+  normalizeLocalpart: (raw) => raw.toLowerCase(),
+  deriveCredentials: () => [],
+};
+
+const entry = (i: number): ArchiveEntry => ({
+  ts: new Date(Date.now() - 10_000 + i),
+  stanzaId: `v-${i}`,
+  originId: null,
+  clientId: null,
+  fromJid: 'alice@example.org/a',
+  toJid: 'bob@example.org',
+  fromBare: 'alice@example.org',
+  toBare: 'bob@example.org',
+  type: 'chat',
+  thread: null,
+  body: `message ${i}`,
+  redactedBody: null,
+  raw: '<message/>',
+  direction: 'internal',
+  verdict: 'allow',
+  reason: null,
+  matches: [],
+  policyVersion: 1,
+});
+
+let db: TestDatabase;
+let app: FastifyInstance;
+beforeAll(async () => {
+  db = await openTestDatabase();
+  await ensureArchivePartitions(db.sql, new Date());
+  const writer = new ArchiveWriter(db.sql, 'node-1', silentLogger);
+  await Promise.all(Array.from({ length: 20 }, (_, i) => writer.append(entry(i + 1))));
+  app = await buildApiApp(deps, { resources: [{ prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql }) }] });
+});
+afterAll(async () => {
+  await app?.close();
+  await db?.close();
+});
+
+describe('GET /api/v1/archive/verify', () => {
+  it('needs the admin token', async () => {
+    expect((await app.inject({ method: 'GET', url: '/api/v1/archive/verify' })).statusCode).toBe(401);
+  });
+
+  it('reports an intact archive', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/archive/verify', headers: auth });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ ok: true, chains: [{ chain: 'node-1', rows: 20, ok: true }] });
+  });
+
+  it('answers 404 for a chain with no rows rather than "intact"', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/archive/verify?chain=node-2', headers: auth });
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('answers 200 with ok false and the first broken row after an edit', async () => {
+    const [row] = await db.sql<{ id: string; ts: Date }[]>`UPDATE archive SET body = 'edited' WHERE stanza_id = 'v-7' RETURNING id, ts`;
+    const res = await app.inject({ method: 'GET', url: '/api/v1/archive/verify?chain=node-1', headers: auth });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      ok: false,
+      chains: [
+        {
+          chain: 'node-1',
+          rows: 20,
+          ok: false,
+          firstBroken: { id: String(row?.id), chainSeq: 7, stanzaId: 'v-7', ts: row?.ts.toISOString(), reason: 'hash does not match the row content (the row was edited)' },
+        },
+      ],
+    });
+  });
+});

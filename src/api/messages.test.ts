@@ -1,0 +1,155 @@
+// GET /api/v1/messages through the real app (admin token, schemas, problem+json) on a real database.
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import type { ArchiveEntry } from '../audit/archive-record.ts';
+import { ensureArchivePartitions } from '../audit/archive-partitions.ts';
+import { ArchiveWriter } from '../audit/archive-writer.ts';
+import { silentLogger } from '../log.ts';
+import type { UserStore } from '../storage/user-store.ts';
+import { buildApiApp } from './app.ts';
+import type { ApiDeps } from './deps.types.ts';
+import { messagesRoutes, resolveBareJid } from './routes/messages.ts';
+
+const TOKEN = 'test-admin-token_0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+/** ApiDeps the messages routes never touch. */
+function fakeApiDeps(domain: string): ApiDeps {
+  const unused = () => {
+    throw new Error('not used by this test');
+  };
+  return {
+    domain,
+    users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
+    sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
+    adminTokens: { verify: async (t) => t === TOKEN },
+    normalizeLocalpart: (raw) => raw.toLowerCase(),
+    deriveCredentials: () => [],
+  };
+}
+
+const BASE = Date.parse('2024-03-01T00:00:00Z');
+const at = (s: number) => new Date(BASE + s * 1000);
+const entry = (i: number, fromBare: string, toBare: string, body: string, extra: Partial<ArchiveEntry> = {}): ArchiveEntry => ({
+  ts: at(i),
+  stanzaId: `m-${i}`,
+  originId: null,
+  clientId: null,
+  fromJid: `${fromBare}/laptop`,
+  toJid: toBare,
+  fromBare,
+  toBare,
+  type: 'chat',
+  thread: null,
+  body,
+  redactedBody: null,
+  raw: '<message/>',
+  direction: 'internal',
+  verdict: 'allow',
+  reason: null,
+  matches: [],
+  policyVersion: 2,
+  ...extra,
+});
+
+let db: TestDatabase;
+let app: FastifyInstance;
+beforeAll(async () => {
+  db = await openTestDatabase();
+  await ensureArchivePartitions(db.sql, at(0));
+  const writer = new ArchiveWriter(db.sql, 'api', silentLogger);
+  await Promise.all([
+    writer.append(entry(1, 'alice@example.org', 'bob@example.org', 'Hello Bob')),
+    writer.append(entry(2, 'bob@example.org', 'alice@example.org', '你好 Alice，项目进度如何？')),
+    writer.append(entry(3, 'carol@example.org', 'alice@example.org', '明天的炸弹演习取消了', {
+      verdict: 'hold',
+      thread: 't1',
+      matches: [{ ruleId: 'r1', ruleName: 'weapons', action: 'hold', severity: 'critical', start: 3, end: 5, match: '炸弹' }],
+    })),
+    writer.append(entry(4, 'alice@other.example', 'bob@example.org', 'hello from elsewhere')),
+  ]);
+  app = await buildApiApp(fakeApiDeps('example.org'), { resources: [{ prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: 'example.org' }) }] });
+});
+afterAll(async () => {
+  await app?.close();
+  await db?.close();
+});
+
+const get = (query: string) => app.inject({ method: 'GET', url: `/api/v1/messages${query}`, headers: auth });
+
+describe('GET /api/v1/messages', () => {
+  it('needs the admin token', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/messages' });
+    expect(res.statusCode).toBe(401);
+  });
+
+  it('answers newest first with the documented fields', async () => {
+    const res = await get('?q=%E7%82%B8%E5%BC%B9'); // 炸弹
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      items: [
+        {
+          id: 'm-3',
+          ts: '2024-03-01T00:00:03.000Z',
+          from: 'carol@example.org/laptop',
+          to: 'alice@example.org',
+          type: 'chat',
+          body: '明天的炸弹演习取消了',
+          verdict: 'hold',
+          matches: [{ ruleId: 'r1', ruleName: 'weapons', action: 'hold', severity: 'critical', start: 3, end: 5, match: '炸弹' }],
+          direction: 'internal',
+          policyVersion: 2,
+          thread: 't1',
+        },
+      ],
+      next: null,
+    });
+  });
+
+  it('takes a localpart on the server\'s domain or a bare JID for user and peer', async () => {
+    const ids = async (q: string) => ((await get(q)).json() as { items: { id: string }[] }).items.map((m) => m.id);
+    expect(await ids('?user=alice')).toEqual(['m-3', 'm-2', 'm-1']);
+    expect(await ids('?user=alice@other.example')).toEqual(['m-4']);
+    expect(await ids('?user=Alice&peer=bob')).toEqual(['m-2', 'm-1']);
+    expect(await ids('?user=alice&q=HELLO')).toEqual(['m-1']);
+    expect(await ids('?verdict=hold')).toEqual(['m-3']);
+    expect(await ids(`?since=${encodeURIComponent(at(2).toISOString())}&until=${encodeURIComponent(at(4).toISOString())}`)).toEqual(['m-3', 'm-2']);
+  });
+
+  it('pages with next', async () => {
+    const first = (await get('?limit=3')).json() as { items: { id: string }[]; next: string };
+    expect(first.items.map((m) => m.id)).toEqual(['m-4', 'm-3', 'm-2']);
+    const second = (await get(`?limit=3&cursor=${first.next}`)).json() as { items: { id: string }[]; next: string | null };
+    expect(second).toEqual({ items: [expect.objectContaining({ id: 'm-1' })], next: null });
+  });
+
+  it.each([
+    ['?limit=0', /limit/],
+    ['?limit=501', /limit/],
+    ['?verdict=maybe', /verdict/],
+    ['?since=yesterday', /since/],
+    ['?peer=bob', /peer: needs user/],
+    ['?cursor=bogus', /cursor/],
+    ['?user=a%20b', /user/],
+    ['?since=2024-03-02T00:00:00Z&until=2024-03-01T00:00:00Z', /since must be before until/],
+  ])('refuses %s with a 400 problem', async (query, detail) => {
+    const res = await get(query);
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect((res.json() as { detail: string }).detail).toMatch(detail);
+  });
+});
+
+describe('resolveBareJid', () => {
+  it.each([
+    ['alice', 'alice@example.org'],
+    ['Alice', 'alice@example.org'],
+    ['bob@Example.ORG', 'bob@example.org'],
+    ['bob@example.org/phone', 'bob@example.org'],
+    ['a b', undefined],
+    ['@example.org', undefined],
+  ])('%s → %s', (raw, bare) => {
+    expect(resolveBareJid(raw, 'example.org')).toBe(bare);
+  });
+});

@@ -1,0 +1,144 @@
+// /api/v1/retro-scans through the real app on a real database, with a RetroScanner doing the work.
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import type { ArchiveEntry } from '../audit/archive-record.ts';
+import { ensureArchivePartitions } from '../audit/archive-partitions.ts';
+import { ArchiveWriter } from '../audit/archive-writer.ts';
+import { RetroScanner } from '../audit/retro-scan.ts';
+import { silentLogger } from '../log.ts';
+import type { UserStore } from '../storage/user-store.ts';
+import { buildApiApp } from './app.ts';
+import type { ApiDeps } from './deps.types.ts';
+import { retroScansRoutes } from './routes/retro-scans.ts';
+
+const TOKEN = 'test-admin-token_0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const unused = () => {
+  throw new Error('not used by this test');
+};
+const deps: ApiDeps = {
+  domain: 'example.org',
+  users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
+  sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
+  adminTokens: { verify: async (t) => t === TOKEN },
+  normalizeLocalpart: (raw) => raw.toLowerCase(),
+  deriveCredentials: () => [],
+};
+
+const BASE = Date.parse('2024-03-01T00:00:00Z');
+const entry = (i: number): ArchiveEntry => ({
+  ts: new Date(BASE + i * 1000),
+  stanzaId: `r-${i}`,
+  originId: null,
+  clientId: null,
+  fromJid: 'alice@example.org/a',
+  toJid: 'bob@example.org',
+  fromBare: 'alice@example.org',
+  toBare: 'bob@example.org',
+  type: 'chat',
+  thread: null,
+  body: i % 4 === 0 ? `机密文件 ${i}` : `hello ${i}`,
+  redactedBody: null,
+  raw: '<message/>',
+  direction: 'internal',
+  verdict: 'allow',
+  reason: null,
+  matches: [],
+  policyVersion: 1,
+});
+
+let db: TestDatabase;
+let app: FastifyInstance;
+let scanner: RetroScanner;
+beforeAll(async () => {
+  db = await openTestDatabase();
+  await ensureArchivePartitions(db.sql, new Date(BASE));
+  const writer = new ArchiveWriter(db.sql, 'node-1', silentLogger);
+  await Promise.all(Array.from({ length: 40 }, (_, i) => writer.append(entry(i + 1))));
+  await db.sql`INSERT INTO rules (id, name, type, keywords, action, severity) VALUES ('secret', 'secrets', 'keywords', ${['机密']}, 'flag', 'medium')`;
+  scanner = new RetroScanner({ sql: db.sql, log: silentLogger, pollMs: 60_000, batchSize: 8 });
+  scanner.start();
+  app = await buildApiApp(deps, {
+    resources: [{ prefix: '/v1/retro-scans', plugin: retroScansRoutes({ sql: db.sql, onQueued: () => scanner.wake() }) }],
+  });
+});
+afterAll(async () => {
+  await scanner?.stop();
+  await app?.close();
+  await db?.close();
+});
+
+async function waitFor(id: string, status: string) {
+  for (let i = 0; i < 400; i++) {
+    const res = await app.inject({ method: 'GET', url: `/api/v1/retro-scans/${id}`, headers: auth });
+    const job = res.json() as { status: string };
+    if (job.status === status) return res;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`retro-scan ${id} never became ${status}`);
+}
+
+describe('/api/v1/retro-scans', () => {
+  it('needs the admin token', async () => {
+    expect((await app.inject({ method: 'POST', url: '/api/v1/retro-scans', payload: { ruleId: 'secret' } })).statusCode).toBe(401);
+  });
+
+  it('queues a job with 202, and the scanner (woken at once, not at its next poll) runs it to done', async () => {
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/retro-scans',
+      headers: auth,
+      payload: { ruleId: 'secret', since: new Date(BASE + 5000).toISOString(), until: new Date(BASE + 30_000).toISOString() },
+    });
+    expect(res.statusCode).toBe(202);
+    const { id, status } = res.json() as { id: string; status: string };
+    expect(status).toBe('queued');
+    expect(res.headers.location).toBe(`/api/v1/retro-scans/${id}`);
+
+    const done = (await waitFor(id, 'done')).json() as Record<string, unknown>;
+    // Messages 5..29; every 4th mentions 机密: 8, 12, 16, 20, 24, 28.
+    expect(done).toEqual({
+      id,
+      ruleId: 'secret',
+      status: 'done',
+      since: new Date(BASE + 5000).toISOString(),
+      until: new Date(BASE + 30_000).toISOString(),
+      total: 25,
+      scanned: 25,
+      hits: 6,
+      startedAt: expect.stringMatching(/^\d{4}-/),
+      finishedAt: expect.stringMatching(/^\d{4}-/),
+      error: null,
+    });
+    const [n] = await db.sql<{ n: string }[]>`SELECT count(*) AS n FROM incidents WHERE source = 'retro-scan' AND rule_ids = '{secret}'`;
+    expect(Number(n?.n)).toBe(6);
+  });
+
+  it('cancels a job', async () => {
+    await scanner.stop(); // so the job stays queued
+    const { id } = (await app.inject({ method: 'POST', url: '/api/v1/retro-scans', headers: auth, payload: { ruleId: 'secret' } })).json() as { id: string };
+    const res = await app.inject({ method: 'POST', url: `/api/v1/retro-scans/${id}/cancel`, headers: auth });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ id, status: 'cancelled', scanned: 0 });
+    scanner.start();
+  });
+
+  it.each([
+    [{ ruleId: 'nope' }, 404, /no rule "nope"/],
+    [{}, 400, /ruleId/],
+    [{ ruleId: 'secret', since: 'last week' }, 400, /since/],
+    [{ ruleId: 'secret', since: '2024-03-02T00:00:00Z', until: '2024-03-01T00:00:00Z' }, 400, /since must be before until/],
+  ])('refuses %j', async (payload, status, detail) => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/retro-scans', headers: auth, payload });
+    expect(res.statusCode).toBe(status);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect((res.json() as { detail: string }).detail).toMatch(detail);
+  });
+
+  it('answers 404 for an unknown job and 400 for a malformed id', async () => {
+    expect((await app.inject({ method: 'GET', url: '/api/v1/retro-scans/999999', headers: auth })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: '/api/v1/retro-scans/abc', headers: auth })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: '/api/v1/retro-scans/999999/cancel', headers: auth })).statusCode).toBe(404);
+  });
+});

@@ -1,0 +1,150 @@
+import { Readable, Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import { EXIT_ARCHIVE_BROKEN, EXIT_ERROR, EXIT_OK, runCli } from '../cli/main.ts';
+import { silentLogger } from '../log.ts';
+import type { ArchiveEntry } from './archive-record.ts';
+import { ensureArchivePartitions } from './archive-partitions.ts';
+import { verifyArchive } from './archive-verify.ts';
+import { ArchiveWriter } from './archive-writer.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await openTestDatabase();
+  await ensureArchivePartitions(db.sql, new Date());
+});
+afterAll(async () => db?.close());
+
+const entry = (chain: string, i: number): ArchiveEntry => ({
+  ts: new Date(Date.now() - 100_000 + i),
+  stanzaId: `${chain}-${i}`,
+  originId: i % 2 ? `o-${i}` : null,
+  clientId: `c-${i}`,
+  fromJid: 'alice@example.org/a',
+  toJid: 'bob@example.org',
+  fromBare: 'alice@example.org',
+  toBare: 'bob@example.org',
+  type: 'chat',
+  thread: i % 5 === 0 ? `t-${i}` : null,
+  body: i % 7 === 0 ? null : `你好 "quoted" \\ ${i} 🌍`,
+  redactedBody: i % 4 === 0 ? '██ redacted' : null,
+  raw: `<message id='c-${i}'><body>你好 ${i}</body></message>`,
+  direction: 'internal',
+  verdict: i % 3 === 0 ? 'flag' : 'allow',
+  reason: i % 3 === 0 ? 'rule "x" (flag, high)' : null,
+  // Keys in an order jsonb will not keep, and a large policy version (bigint comes back as a string).
+  matches:
+    i % 3 === 0
+      ? [{ match: '你好', end: 2, start: 0, severity: 'high', action: 'flag', ruleName: 'rule, "one"', ruleId: 'r1' } as ArchiveEntry['matches'][number]]
+      : [],
+  policyVersion: 9_000_000_000 + i,
+});
+
+async function writeChain(chain: string, n: number): Promise<void> {
+  const writer = new ArchiveWriter(db.sql, chain, silentLogger, { maxBatch: 37 });
+  await Promise.all(Array.from({ length: n }, (_, i) => writer.append(entry(chain, i + 1))));
+  await writer.close();
+}
+
+describe('verifyArchive', () => {
+  it('passes chains written by the ArchiveWriter, walking them in small batches', async () => {
+    await writeChain('node-a', 250);
+    await writeChain('node-b', 40);
+    const report = await verifyArchive(db.sql, { batchSize: 16 });
+    expect(report).toEqual({
+      ok: true,
+      chains: [
+        { chain: 'node-a', rows: 250, ok: true },
+        { chain: 'node-b', rows: 40, ok: true },
+      ],
+    });
+    expect(await verifyArchive(db.sql, { chain: 'node-b' })).toEqual({ ok: true, chains: [{ chain: 'node-b', rows: 40, ok: true }] });
+  });
+
+  it('names the row whose body was edited by hand', async () => {
+    await writeChain('edited', 60);
+    const [row] = await db.sql<{ id: string }[]>`UPDATE archive SET body = 'edited' WHERE chain = 'edited' AND chain_seq = 42 RETURNING id`;
+    const report = await verifyArchive(db.sql, { chain: 'edited', batchSize: 10 });
+    expect(report.ok).toBe(false);
+    expect(report.chains).toEqual([
+      {
+        chain: 'edited',
+        rows: 60,
+        ok: false,
+        firstBroken: { id: String(row?.id), chainSeq: 42, stanzaId: 'edited-42', ts: expect.any(String), reason: expect.stringMatching(/hash does not match/) },
+      },
+    ]);
+    // The other chains are still reported intact.
+    const all = await verifyArchive(db.sql);
+    expect(all.ok).toBe(false);
+    expect(all.chains.filter((c) => !c.ok).map((c) => c.chain)).toEqual(['edited']);
+  });
+
+  it('notices edits of a match, the verdict, or the unsigned from_bare', async () => {
+    await writeChain('fields', 30);
+    await db.sql`UPDATE archive SET matches = '[]'::jsonb WHERE chain = 'fields' AND chain_seq = 9`;
+    expect((await verifyArchive(db.sql, { chain: 'fields' })).chains[0]?.firstBroken?.chainSeq).toBe(9);
+    await writeChain('verdict', 30);
+    await db.sql`UPDATE archive SET verdict = 'allow' WHERE chain = 'verdict' AND chain_seq = 12`;
+    expect((await verifyArchive(db.sql, { chain: 'verdict' })).chains[0]?.firstBroken?.chainSeq).toBe(12);
+    await writeChain('bare', 30);
+    await db.sql`UPDATE archive SET from_bare = 'mallory@example.org' WHERE chain = 'bare' AND chain_seq = 5`;
+    const bare = (await verifyArchive(db.sql, { chain: 'bare' })).chains[0]?.firstBroken;
+    expect(bare).toMatchObject({ chainSeq: 5, reason: expect.stringMatching(/from_bare/) });
+  });
+
+  it('fails at the gap a deleted row leaves', async () => {
+    await writeChain('deleted', 50);
+    await db.sql`DELETE FROM archive WHERE chain = 'deleted' AND chain_seq = 20`;
+    const report = await verifyArchive(db.sql, { chain: 'deleted', batchSize: 7 });
+    expect(report.ok).toBe(false);
+    expect(report.chains[0]).toMatchObject({
+      chain: 'deleted',
+      rows: 49,
+      ok: false,
+      firstBroken: { chainSeq: 21, stanzaId: 'deleted-21', reason: 'chain_seq jumps from 19 to 21 (1 row deleted)' },
+    });
+  });
+
+  it('fails when the first rows of a chain were deleted', async () => {
+    await writeChain('head', 10);
+    await db.sql`DELETE FROM archive WHERE chain = 'head' AND chain_seq <= 2`;
+    const broken = (await verifyArchive(db.sql, { chain: 'head' })).chains[0]?.firstBroken;
+    expect(broken).toMatchObject({ chainSeq: 3, reason: expect.stringMatching(/starts at chain_seq 3/) });
+  });
+
+  it('fails when a row was deleted and the next one re-linked by hand', async () => {
+    await writeChain('relinked', 10);
+    await db.sql`DELETE FROM archive WHERE chain = 'relinked' AND chain_seq = 5`;
+    await db.sql`UPDATE archive SET chain_seq = chain_seq - 1 WHERE chain = 'relinked' AND chain_seq > 5`;
+    const broken = (await verifyArchive(db.sql, { chain: 'relinked' })).chains[0]?.firstBroken;
+    expect(broken).toMatchObject({ chainSeq: 5, stanzaId: 'relinked-6', reason: 'prev_hash is not the hash of chain_seq 4' });
+  });
+});
+
+describe('warden archive verify', () => {
+  async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    // The CLI reaches this test's database by its URL, or through the embedded store's socket.
+    const env = db.url !== undefined ? { DATABASE_URL: db.url } : { DATA_DIR: db.dataDir };
+    let stdout = '';
+    let stderr = '';
+    const sink = (onText: (t: string) => void) => new Writable({ write: (chunk: Buffer, _e, cb) => (onText(chunk.toString()), cb()) });
+    const code = await runCli(args, { stdin: Readable.from(['']), stdout: sink((t) => (stdout += t)), stderr: sink((t) => (stderr += t)), env });
+    return { code, stdout, stderr };
+  }
+
+  it('exits 0 with a summary when the chain is intact', async () => {
+    await writeChain('cli', 12);
+    expect(await cli(['archive', 'verify', '--chain', 'cli'])).toMatchObject({ code: EXIT_OK, stdout: 'chain cli: 12 rows, intact\nthe archive is intact\n' });
+    expect(await cli(['archive', 'verify', '--chain', 'clj'])).toMatchObject({ code: EXIT_ERROR, stderr: 'warden: the archive has no chain clj\n' });
+  });
+
+  it('exits 3 naming the broken row when it is not', async () => {
+    await db.sql`UPDATE archive SET raw = '<message/>' WHERE chain = 'cli' AND chain_seq = 4`;
+    const r = await cli(['archive', 'verify', '--chain', 'cli']);
+    expect(r.code).toBe(EXIT_ARCHIVE_BROKEN);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/^chain cli: 12 rows, BROKEN at chain_seq 4 \(id \d+, stanza cli-4, .*\): hash does not match/);
+    expect(r.stdout).toMatch(/the archive has been tampered with\n$/);
+  });
+});
