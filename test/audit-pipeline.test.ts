@@ -150,6 +150,29 @@ describe('the audit pipeline with real clients', () => {
   });
 });
 
+describe('what the officer sees afterwards', () => {
+  it('finds the messages by a Chinese substring through the search API', async () => {
+    const found = await api(t, 'GET', `/api/v1/messages?q=${encodeURIComponent('收购计划')}&user=alice`);
+    expect(found.status).toBe(200);
+    expect(found.json.items.map((m: { body: string }) => m.body)).toContain('关于收购计划的文件');
+  });
+
+  it('verifies the hash chain, and names the row a person edited by hand in SQL', async () => {
+    const before = await api(t, 'GET', '/api/v1/archive/verify');
+    expect(before.status).toBe(200);
+    expect(before.json.ok).toBe(true);
+    const [row] = await archived('cc2');
+    await t.db.sql`UPDATE archive SET body = 'nothing to see here' WHERE stanza_id = ${row!.stanza_id}`;
+    const after = await api(t, 'GET', '/api/v1/archive/verify');
+    expect(after.json.ok).toBe(false);
+    const broken = after.json.chains.find((c: { ok: boolean }) => !c.ok);
+    expect(broken.firstBroken.stanzaId).toBe(row!.stanza_id);
+    // Put it back so later tests see an intact chain.
+    await t.db.sql`UPDATE archive SET body = ${row!.body} WHERE stanza_id = ${row!.stanza_id}`;
+    expect((await api(t, 'GET', '/api/v1/archive/verify')).json.ok).toBe(true);
+  });
+});
+
 describe('iq between clients', () => {
   it('refuses in-band bytestreams (a file transfer that would bypass the archive) with <policy-violation/>', async () => {
     await alice.xmpp.send(
