@@ -36,7 +36,7 @@ const entry = (i: number, extra: Partial<ArchiveEntry> = {}): ArchiveEntry => ({
 
 describe('ArchiveWriter', () => {
   it('commits concurrent appends in batches and resolves each after its row is stored', async () => {
-    const writer = new ArchiveWriter(db.sql, 'chain-a', silentLogger);
+    const writer = new ArchiveWriter(db.sql, 'chain-a', silentLogger, { lanes: 1 });
     const rows = await Promise.all(Array.from({ length: 300 }, (_, i) => writer.append(entry(i))));
     expect(rows.map((r) => r.chainSeq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
     expect(writer.stats.batches).toBeLessThan(300); // grouped, not one commit per message
@@ -61,7 +61,7 @@ describe('ArchiveWriter', () => {
   });
 
   it('opens an incident for every row whose verdict is not allow, in the same statement', async () => {
-    const writer = new ArchiveWriter(db.sql, 'chain-c', silentLogger);
+    const writer = new ArchiveWriter(db.sql, 'chain-c', silentLogger, { lanes: 1 });
     const rows = await Promise.all([
       writer.append(entry(0, { stanzaId: 'inc-flag' })), // i % 3 === 0 → flag with one match
       writer.append(entry(1, { stanzaId: 'inc-allow' })),
@@ -77,14 +77,30 @@ describe('ArchiveWriter', () => {
     ]);
   });
 
+  it('overlaps commits on two lanes, each its own gap-free chain, and still settles in append order', async () => {
+    const writer = new ArchiveWriter(db.sql, 'chain-d', silentLogger, { maxBatch: 50, lanes: 2 });
+    expect(writer.chains).toEqual(['chain-d', 'chain-d/1']);
+    const settled: number[] = [];
+    await Promise.all(Array.from({ length: 600 }, (_, i) => writer.append(entry(i, { stanzaId: `lanes-${i}` })).then(() => settled.push(i))));
+    expect(settled).toEqual(Array.from({ length: 600 }, (_, i) => i));
+    const { verifyArchive } = await import('./archive-verify.ts');
+    for (const chain of writer.chains) {
+      const report = await verifyArchive(db.sql, { chain });
+      expect(report.ok, chain).toBe(true);
+      expect(report.chains[0]!.rows).toBeGreaterThan(0);
+    }
+    const [total] = await db.sql<{ n: string }[]>`SELECT count(*) AS n FROM archive WHERE chain IN ('chain-d', 'chain-d/1')`;
+    expect(Number(total?.n)).toBe(600);
+  });
+
   it('continues its chain after a restart', async () => {
-    const writer = new ArchiveWriter(db.sql, 'chain-a', silentLogger);
+    const writer = new ArchiveWriter(db.sql, 'chain-a', silentLogger, { lanes: 1 });
     const row = await writer.append(entry(1000));
     expect(row.chainSeq).toBe(301);
   });
 
   it('fails closed when the database cannot commit, then recovers by itself', async () => {
-    const writer = new ArchiveWriter(db.sql, 'chain-b', silentLogger, { retryAfterMs: 100 });
+    const writer = new ArchiveWriter(db.sql, 'chain-b', silentLogger, { retryAfterMs: 100, lanes: 1 });
     await writer.append(entry(1));
     await db.sql`ALTER TABLE archive ADD CONSTRAINT no_writes CHECK (chain <> 'chain-b') NOT VALID`;
     try {

@@ -41,12 +41,30 @@ export interface ArchiveWriterOptions {
   readonly maxQueue?: number;
   /** After a failed commit, entries are refused at once for this long, then the next batch probes. */
   readonly retryAfterMs?: number;
+  /** Batches committed at once, each lane its own hash chain. Default 1: on 2 cores a second lane measured slower (8.1k vs 10k msgs/s; smaller batches, contended index inserts). */
+  readonly lanes?: number;
+}
+
+/**
+ * One hash chain written strictly in sequence: its next batch starts only after the previous one
+ * committed (or failed and the head was re-read), so a chain never has a gap.
+ */
+interface Lane {
+  readonly chain: string;
+  head: { seq: number; hash: Buffer } | undefined;
+  busy: boolean;
+}
+
+/** A batch in the order it was started; its promises settle only after every earlier batch's. */
+interface Ticket {
+  done: boolean;
+  settle: () => void;
 }
 
 export class ArchiveWriter {
   private queue: Pending[] = [];
-  private writing = false;
-  private head: { seq: number; hash: Buffer } | undefined;
+  private readonly lanes: Lane[];
+  private readonly order: Ticket[] = [];
   private downUntil = 0;
   private lastError: Error | undefined;
   private closed = false;
@@ -58,7 +76,7 @@ export class ArchiveWriter {
 
   constructor(
     private readonly sql: Sql,
-    /** This writer's chain; one writer per chain (the node's id). */
+    /** This writer's chain name (the node's id); lane i > 0 writes the chain `${chain}/${i}`. */
     readonly chain: string,
     private readonly log: Logger,
     opts: ArchiveWriterOptions = {},
@@ -66,6 +84,13 @@ export class ArchiveWriter {
     this.maxBatch = opts.maxBatch ?? 1000;
     this.maxQueue = opts.maxQueue ?? 50_000;
     this.retryAfterMs = opts.retryAfterMs ?? 1000;
+    const lanes = opts.lanes ?? 1;
+    this.lanes = Array.from({ length: lanes }, (_, i) => ({ chain: i === 0 ? chain : `${chain}/${i}`, head: undefined, busy: false }));
+  }
+
+  /** The chains this writer appends to, one per lane. */
+  get chains(): string[] {
+    return this.lanes.map((l) => l.chain);
   }
 
   /** Resolves once the entry is committed; rejects with ArchiveUnavailableError otherwise. */
@@ -75,7 +100,7 @@ export class ArchiveWriter {
     if (this.queue.length >= this.maxQueue) return Promise.reject(new ArchiveUnavailableError('archive queue full'));
     return new Promise((resolve, reject) => {
       this.queue.push({ entry, resolve, reject });
-      if (!this.writing) void this.drain();
+      this.pump();
     });
   }
 
@@ -90,40 +115,48 @@ export class ArchiveWriter {
   /** Waits for everything queued to be committed (or failed), then refuses new entries. */
   async close(): Promise<void> {
     this.closed = true;
-    if (!this.writing && this.queue.length === 0) return;
+    if (this.isIdle()) return;
     await new Promise<void>((resolve) => (this.idle = resolve));
   }
 
-  private async drain(): Promise<void> {
-    this.writing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
-        this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
-        await this.writeBatch(batch);
-      }
-    } finally {
-      this.writing = false;
-      if (this.queue.length === 0) this.idle?.();
-    }
+  private isIdle(): boolean {
+    return this.queue.length === 0 && this.lanes.every((l) => !l.busy);
   }
 
-  private async writeBatch(batch: Pending[]): Promise<void> {
+  /**
+   * Starts a batch on every free lane while entries wait. Two lanes overlap two commits (the
+   * database works on one batch while the next is sent); each lane alone stays sequential.
+   */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const lane = this.lanes.find((l) => !l.busy);
+      if (!lane) return;
+      const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
+      this.queue = batch === this.queue ? [] : this.queue.slice(this.maxBatch);
+      lane.busy = true;
+      const ticket: Ticket = { done: false, settle: () => {} };
+      this.order.push(ticket);
+      void this.writeBatch(lane, batch, ticket);
+    }
+    if (this.isIdle()) this.idle?.();
+  }
+
+  private async writeBatch(lane: Lane, batch: Pending[], ticket: Ticket): Promise<void> {
     const started = performance.now();
     try {
-      this.head ??= await this.readHead();
-      let { seq, hash } = this.head;
+      lane.head ??= await this.readHead(lane.chain);
+      let { seq, hash } = lane.head;
       const rows: ChainedEntry[] = new Array(batch.length);
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i]!.entry;
-        const unsigned = { ...e, chain: this.chain, chainSeq: ++seq };
+        const unsigned = { ...e, chain: lane.chain, chainSeq: ++seq };
         const next = chainHash(hash, canonicalForm(unsigned));
         rows[i] = { ...unsigned, prevHash: hash, hash: next };
         hash = next;
       }
       // One statement is one transaction: when it returns, every row is committed or none is.
-      const incidents = await insertRows(this.sql, this.chain, rows);
-      this.head = { seq, hash };
+      const incidents = await insertRows(this.sql, lane.chain, rows);
+      lane.head = { seq, hash };
       this.stats.batches++;
       this.stats.rows += rows.length;
       this.stats.lastBatchSize = rows.length;
@@ -134,25 +167,35 @@ export class ArchiveWriter {
         this.downUntil = 0;
         this.log.info('archive writes recovered');
       }
-      for (let i = 0; i < batch.length; i++) {
-        const row = rows[i]!;
-        batch[i]!.resolve({ ...row, incidentId: row.verdict === 'allow' ? undefined : incidents.get(row.stanzaId) });
-      }
+      ticket.settle = () => {
+        for (let i = 0; i < batch.length; i++) {
+          const row = rows[i]!;
+          batch[i]!.resolve({ ...row, incidentId: row.verdict === 'allow' ? undefined : incidents.get(row.stanzaId) });
+        }
+      };
     } catch (err) {
-      // The commit may or may not have happened: re-read the chain head before the next batch.
-      this.head = undefined;
+      // The commit may or may not have happened: re-read this chain's head before its next batch.
+      lane.head = undefined;
       this.stats.failures++;
       this.lastError = err instanceof Error ? err : new Error(String(err));
       this.downUntil = Date.now() + this.retryAfterMs;
       this.log.error('archive commit failed; refusing messages until it recovers', { error: this.lastError.message, batch: batch.length });
       const failure = new ArchiveUnavailableError(err);
-      for (const p of batch) p.reject(failure);
+      ticket.settle = () => {
+        for (const p of batch) p.reject(failure);
+      };
+    } finally {
+      ticket.done = true;
+      // Settle in the order batches started, so one sender's messages are delivered in order.
+      while (this.order.length > 0 && this.order[0]!.done) this.order.shift()!.settle();
+      lane.busy = false;
+      this.pump();
     }
   }
 
-  private async readHead(): Promise<{ seq: number; hash: Buffer }> {
+  private async readHead(chain: string): Promise<{ seq: number; hash: Buffer }> {
     const [last] = await this.sql<{ chain_seq: string; hash: Buffer }[]>`
-      SELECT chain_seq, hash FROM archive WHERE chain = ${this.chain} ORDER BY chain_seq DESC LIMIT 1`;
+      SELECT chain_seq, hash FROM archive WHERE chain = ${chain} ORDER BY chain_seq DESC LIMIT 1`;
     return last ? { seq: Number(last.chain_seq), hash: last.hash } : { seq: 0, hash: GENESIS_HASH };
   }
 }
