@@ -5,6 +5,7 @@ import { decide, type DecisionOptions } from '../../audit/decide.ts';
 import type { LivePolicy } from '../../audit/policy-manager.ts';
 import { bareString, isJidError, parseJid } from '../../stanza/jid.ts';
 import { badRequest, problemSchema } from '../errors.ts';
+import { matchSchema } from '../schemas.ts';
 
 export interface AuditScanDeps {
   readonly domain: string;
@@ -12,19 +13,6 @@ export interface AuditScanDeps {
   readonly decisions: DecisionOptions;
 }
 
-const matchSchema = {
-  type: 'object',
-  required: ['ruleId', 'ruleName', 'action', 'severity', 'start', 'end', 'match'],
-  properties: {
-    ruleId: { type: 'string' },
-    ruleName: { type: 'string' },
-    action: { type: 'string' },
-    severity: { type: 'string' },
-    start: { type: 'integer' },
-    end: { type: 'integer' },
-    match: { type: 'string' },
-  },
-} as const;
 
 export function auditScanRoutes(deps: AuditScanDeps): FastifyPluginAsync {
   return async (app) => {

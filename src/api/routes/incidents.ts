@@ -18,6 +18,7 @@ import {
 } from '../../audit/incident-store.ts';
 import type { Logger } from '../../log.ts';
 import { badRequest, conflict, notFound, problemSchema } from '../errors.ts';
+import { matchSchema } from '../schemas.ts';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
@@ -37,19 +38,6 @@ export interface IncidentsRoutesDeps {
   readonly log?: Logger;
 }
 
-const matchSchema = {
-  type: 'object',
-  required: ['ruleId', 'ruleName', 'action', 'severity', 'start', 'end', 'match'],
-  properties: {
-    ruleId: { type: 'string' },
-    ruleName: { type: 'string' },
-    action: { type: 'string' },
-    severity: { type: 'string' },
-    start: { type: 'integer' },
-    end: { type: 'integer' },
-    match: { type: 'string' },
-  },
-} as const;
 
 const nullableString = { type: ['string', 'null'] } as const;
 

@@ -16,6 +16,7 @@ import {
 import type { Verdict } from '../../audit/archive-record.ts';
 import { bareString, isJidError, normalizeLocalpart, parseJid } from '../../stanza/jid.ts';
 import { badRequest, problemSchema } from '../errors.ts';
+import { matchSchema } from '../schemas.ts';
 
 export interface MessagesRoutesDeps {
   readonly sql: Sql;
@@ -34,19 +35,6 @@ interface SearchQuerystring {
   cursor?: string;
 }
 
-const matchSchema = {
-  type: 'object',
-  required: ['ruleId', 'ruleName', 'action', 'severity', 'start', 'end', 'match'],
-  properties: {
-    ruleId: { type: 'string' },
-    ruleName: { type: 'string' },
-    action: { type: 'string' },
-    severity: { type: 'string' },
-    start: { type: 'integer' },
-    end: { type: 'integer' },
-    match: { type: 'string' },
-  },
-} as const;
 
 export const archivedMessageSchema = {
   type: 'object',
