@@ -24,3 +24,37 @@ export class ByteRateLimiter {
     return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens * 1000) / this.bytesPerSecond);
   }
 }
+
+/** Something whose reading can be paused: a net.Socket or a ws WebSocket. */
+export interface PausableReader {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * Applies a ByteRateLimiter to a reader: a flooding client is slowed, not dropped — reading
+ * stops until the bucket refills. `reader()` is asked each time (STARTTLS swaps the socket).
+ */
+export class ReadThrottle {
+  private readonly limiter: ByteRateLimiter;
+  private paused = false;
+
+  constructor(
+    bytesPerSecond: number,
+    private readonly reader: () => PausableReader,
+    private readonly isOpen: () => boolean,
+  ) {
+    this.limiter = new ByteRateLimiter(bytesPerSecond);
+  }
+
+  onRead(bytes: number): void {
+    const pause = this.limiter.consume(bytes);
+    if (pause <= 0 || this.paused) return;
+    this.paused = true;
+    this.reader().pause();
+    setTimeout(() => {
+      this.paused = false;
+      if (this.isOpen()) this.reader().resume();
+    }, pause).unref();
+  }
+}

@@ -1,7 +1,7 @@
 // TCP with STARTTLS (RFC 6120 §5) and direct TLS (XEP-0368) listeners for client streams.
 import net from 'node:net';
 import tls from 'node:tls';
-import { ByteRateLimiter } from './rate-limiter.ts';
+import { ReadThrottle } from './rate-limiter.ts';
 import type { Transport, TransportEvents } from './transport.ts';
 
 /** A peer that does not close its side within this time after ours is destroyed. */
@@ -12,9 +12,8 @@ export class SocketTransport implements Transport {
   readonly remoteAddress: string;
   private socket: net.Socket;
   private events: TransportEvents | undefined;
-  private readonly limiter: ByteRateLimiter;
+  private readonly throttle: ReadThrottle;
   private closed = false;
-  private paused = false;
 
   constructor(
     socket: net.Socket,
@@ -24,7 +23,7 @@ export class SocketTransport implements Transport {
   ) {
     this.socket = socket;
     this.remoteAddress = normaliseAddress(socket.remoteAddress);
-    this.limiter = new ByteRateLimiter(rateBytesPerSecond);
+    this.throttle = new ReadThrottle(rateBytesPerSecond, () => this.socket, () => !this.closed);
     socket.setNoDelay(true);
     socket.on('error', () => {}); // 'close' follows every error
     socket.on('close', () => this.onClose());
@@ -76,16 +75,7 @@ export class SocketTransport implements Transport {
 
   private attach(socket: net.Socket): void {
     socket.on('data', (chunk: Buffer) => {
-      const pause = this.limiter.consume(chunk.length);
-      // A flooding client is slowed, not dropped: stop reading until the bucket refills.
-      if (pause > 0 && !this.paused) {
-        this.paused = true;
-        socket.pause();
-        setTimeout(() => {
-          this.paused = false;
-          if (!this.closed) socket.resume();
-        }, pause).unref();
-      }
+      this.throttle.onRead(chunk.length);
       this.events?.data(chunk);
     });
   }

@@ -1,7 +1,7 @@
 // XMPP over WebSocket (RFC 7395): subprotocol "xmpp", one element per text frame.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { ByteRateLimiter } from './rate-limiter.ts';
+import { ReadThrottle } from './rate-limiter.ts';
 import { normaliseAddress } from './socket-transport.ts';
 import type { Transport, TransportEvents } from './transport.ts';
 
@@ -14,8 +14,7 @@ class WebSocketTransport implements Transport {
   readonly canStartTls = false;
   private events: TransportEvents | undefined;
   private closed = false;
-  private paused = false;
-  private readonly limiter: ByteRateLimiter;
+  private readonly throttle: ReadThrottle;
 
   constructor(
     private readonly socket: WebSocket,
@@ -23,17 +22,9 @@ class WebSocketTransport implements Transport {
     readonly secure: boolean,
     rateBytesPerSecond: number,
   ) {
-    this.limiter = new ByteRateLimiter(rateBytesPerSecond);
+    this.throttle = new ReadThrottle(rateBytesPerSecond, () => socket, () => !this.closed);
     socket.on('message', (data: Buffer, isBinary: boolean) => {
-      const pause = this.limiter.consume(data.length);
-      if (pause > 0 && !this.paused) {
-        this.paused = true;
-        socket.pause();
-        setTimeout(() => {
-          this.paused = false;
-          if (!this.closed) socket.resume();
-        }, pause).unref();
-      }
+      this.throttle.onRead(data.length);
       // RFC 7395 §3.2: XMPP frames are text; a binary frame is not XML we can trust to decode.
       this.events?.data(isBinary ? '<binary-frame/>' : data);
     });
