@@ -34,6 +34,7 @@ export const NS = {
   rsm: 'http://jabber.org/protocol/rsm',
   dataForms: 'jabber:x:data',
   caps: 'http://jabber.org/protocol/caps',
+  pubsub: 'http://jabber.org/protocol/pubsub',
 } as const;
 
 export type Namespace = (typeof NS)[keyof typeof NS];

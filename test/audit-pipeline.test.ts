@@ -125,6 +125,17 @@ describe('the audit pipeline with real clients', () => {
     expect(row?.verdict).toBe('block');
   });
 
+  it('refuses publishing an OMEMO device list, so the client falls back to plaintext', async () => {
+    await alice.xmpp.send(
+      xml('iq', { type: 'set', id: 'pep1' }, xml('pubsub', { xmlns: 'http://jabber.org/protocol/pubsub' },
+        xml('publish', { node: 'eu.siacs.conversations.axolotl.devicelist' }, xml('item', { id: 'current' }, xml('list', { xmlns: 'eu.siacs.conversations.axolotl' }, xml('device', { id: '1' })))))),
+    );
+    const error = await alice.next((el) => el.is('iq') && el.attrs.id === 'pep1');
+    expect(error.attrs.type).toBe('error');
+    expect(error.getChild('error')?.getChild('policy-violation', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toBeDefined();
+    expect(error.getChild('error')?.getChildText('text', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toMatch(/encrypted/i);
+  });
+
   it('gives in a dry run exactly the decision the live pipeline made', async () => {
     for (const id of ['zw1', 'cc1', 'cc2', 'fl1']) {
       const [row] = await archived(id);

@@ -28,6 +28,7 @@ import { blockingModule } from './xep0191-blocking.ts';
 import { timeModule } from './xep0202-time.ts';
 import { createMamStore } from './mam-store.ts';
 import { mamModule } from './xep0313-mam.ts';
+import { encryptionRefusalModule } from './xep0384-encryption-refusal.ts';
 
 export interface ModuleDeps {
   readonly config: Config;
@@ -57,6 +58,7 @@ export function coreModules(deps: ModuleDeps): WardenModule[] {
     lastActivityModule({ store: createLastActivityStore(db.sql), sessions }),
     registerModule({ enabled: config.registrationEnabled, users, sessions, deriveCredentials }),
     mamModule({ store: createMamStore(db.sql) }),
+    encryptionRefusalModule({ blockEncrypted: config.encryptedMessages === 'block' }),
     discoModule(deps.modules),
   ];
 }
