@@ -13,6 +13,7 @@ import { archiveRoutes } from './api/routes/archive.ts';
 import { messagesRoutes } from './api/routes/messages.ts';
 import { retroScansRoutes } from './api/routes/retro-scans.ts';
 import { RetroScanner } from './audit/retro-scan.ts';
+import { SearchIndexer } from './audit/search-indexer.ts';
 import { createAlerts } from './audit/alerts.ts';
 import { createHeldMessages } from './audit/held-messages.ts';
 import { createIncidentStore } from './audit/incident-store.ts';
@@ -124,6 +125,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const scanner = new RetroScanner({ sql: db.sql, log });
     scanner.start();
     cleanups.push(() => scanner.stop());
+    const indexer = new SearchIndexer(db.sql, log);
+    indexer.start();
+    cleanups.push(() => indexer.stop());
     userDeleted = (local) => {
       router.forgetAccount(local);
       modules.emit('user-deleted', { local });
@@ -226,7 +230,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         await Promise.allSettled(closeListeners);
         await Promise.allSettled([http.close(), https.close()]);
         await audit.close();
-        await Promise.allSettled([alerts.stop(), scanner.stop()]);
+        await Promise.allSettled([alerts.stop(), scanner.stop(), indexer.stop()]);
         policy.stop();
         if (!opts.database) await db.close();
         log.info('stopped');

@@ -16,7 +16,8 @@ export interface RuleMatch {
 
 /** What the pipeline hands the writer; the writer adds chain, sequence and hashes. */
 export interface ArchiveEntry {
-  readonly ts: Date;
+  /** Absent for live traffic: the writer stamps the time it forms the batch (search-indexer.ts relies on it). */
+  readonly ts?: Date;
   readonly stanzaId: string;
   readonly originId: string | null;
   readonly clientId: string | null;
@@ -38,6 +39,7 @@ export interface ArchiveEntry {
 }
 
 export interface ChainedEntry extends ArchiveEntry {
+  readonly ts: Date;
   readonly chain: string;
   readonly chainSeq: number;
   readonly prevHash: Buffer;

@@ -13,6 +13,7 @@ import {
   type ArchivedMessage,
 } from './archive-search.ts';
 import { ArchiveWriter } from './archive-writer.ts';
+import { SearchIndexer } from './search-indexer.ts';
 
 describe('search helpers', () => {
   it.each([
@@ -212,7 +213,11 @@ describe('searchArchive on 200k messages', () => {
                               '你好，请把上周的文件发给我', 'Lunch? 午饭吃什么', '这个项目的进度怎么样了'])[1 + i % 5] || ' #' || i END,
              '<message/>', 'internal', 'allow', '\\x00'::bytea, '\\x00'::bytea
       FROM generate_series(1, ${N}::int) AS i`;
+    // The search indexer copies bodies into the trigram-indexed archive_search table.
+    const indexer = new SearchIndexer(db.sql, silentLogger);
+    while ((await indexer.runOnce(0)) > 0);
     await db.sql`ANALYZE archive`;
+    await db.sql`ANALYZE archive_search`;
     console.log(`[archive-search] inserted ${N} rows in ${Math.round(performance.now() - started)} ms (${db.embedded ? 'PGlite' : 'PostgreSQL'})`);
   }, 120_000);
   afterAll(async () => db?.close());

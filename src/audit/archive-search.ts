@@ -2,7 +2,8 @@
 // English, case-insensitive), newest first, keyset pagination on (ts, id).
 //
 // How each filter reaches an index (migrations 0002, 0007):
-// - body substring: ILIKE '%q%' on the pg_trgm GIN index archive_body_trgm, when q has a run of
+// - body substring: ILIKE '%q%' on the pg_trgm GIN index of archive_search (a copy of the bodies
+//   the search indexer keeps a few seconds behind the archive), when q has a run of
 //   ≥ 3 letters/digits (pg_trgm extracts no trigram from a shorter one). Shorter queries — common
 //   in Chinese: 你好, 炸弹 — are still answered correctly, but without that index: the rows are
 //   walked newest first through the other filters' indexes (user: (from_bare, ts)/(to_bare, ts);
@@ -163,26 +164,32 @@ function searchStatement(sql: postgres.TransactionSql, query: ArchiveSearchQuery
   if (query.until !== undefined) conds.push(sql`ts < ${query.until.toISOString()}::text::timestamptz`);
   if (query.cursor !== undefined) conds.push(sql`(ts, id) < (${query.cursor.ts}::text::timestamptz, ${query.cursor.id}::bigint)`);
   if (query.verdict !== undefined) conds.push(sql`verdict = ${query.verdict}`);
-  if (query.q !== undefined && query.q.length > 0) {
-    conds.push(
-      trigramSearchable(query.q)
-        ? sql`body ILIKE ${likePattern(query.q)}`
-        : // Too short for a trigram: a plain substring test, which no index serves (see the top
-          // of this file); lower() on both sides is what ILIKE does.
-          sql`strpos(lower(body), lower(${query.q})) > 0`,
-    );
-  }
+  // A query with a trigram reads rows through archive_search (see `select` below); a shorter one
+  // is a plain substring test, which no index serves (see the top of this file); lower() on both
+  // sides is what ILIKE does.
+  const indexed = query.q !== undefined && query.q.length > 0 && trigramSearchable(query.q);
+  if (query.q !== undefined && query.q.length > 0 && !indexed) conds.push(sql`strpos(lower(body), lower(${query.q})) > 0`);
+  const pattern = indexed ? likePattern(query.q!) : '';
 
   const fetch = query.limit + 1; // one more row says whether there is a next page
   const cols = sql`stanza_id, ts, id, from_jid, to_jid, type, body, verdict, matches, direction, policy_version, thread,
     to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts_key`;
   const where = (first: postgres.Fragment[]): postgres.Fragment =>
     [...first, ...conds].reduce((acc, c) => sql`${acc} AND ${c}`, sql`TRUE`);
-  const branch = (first: postgres.Fragment[]) =>
-    sql`(SELECT ${cols} FROM archive WHERE ${where(first)} ORDER BY ts DESC, id DESC LIMIT ${fetch})`;
+  // One newest-first page of rows meeting `first` and the shared conditions. With a trigram
+  // query: the rows the search indexer copied into archive_search (the planner drives from its
+  // trigram index for a rare term, or walks it newest-first for a common one), plus the few
+  // seconds of rows past the indexer's watermark, read from the archive itself.
+  const select = (first: postgres.Fragment[]) =>
+    indexed
+      ? sql`(SELECT ${cols} FROM archive JOIN archive_search USING (ts, id) WHERE content ILIKE ${pattern} AND ${where(first)} ORDER BY ts DESC, id DESC LIMIT ${fetch})
+            UNION ALL
+            (SELECT ${cols} FROM archive WHERE (ts, id) > (SELECT p.ts, p.id FROM archive_search_progress p) AND body ILIKE ${pattern} AND ${where(first)} ORDER BY ts DESC, id DESC LIMIT ${fetch})`
+      : sql`(SELECT ${cols} FROM archive WHERE ${where(first)} ORDER BY ts DESC, id DESC LIMIT ${fetch})`;
+  const branch = (first: postgres.Fragment[]) => (indexed ? sql`(${select(first)})` : select(first));
 
   const { user, peer } = query;
-  if (user === undefined) return sql`SELECT ${cols} FROM archive WHERE ${where([])} ORDER BY ts DESC, id DESC LIMIT ${fetch}`;
+  if (user === undefined) return sql`SELECT * FROM (${select([])}) AS a ORDER BY ts DESC, id DESC LIMIT ${fetch}`;
   // "sent by" ∪ "received by", each newest-first on its own index; a message to oneself is only
   // in the first branch.
   const sent = branch(peer === undefined ? [sql`from_bare = ${user}`] : [sql`from_bare = ${user}`, sql`to_bare = ${peer}`]);

@@ -54,7 +54,7 @@ describe('ArchiveWriter', () => {
       expect(r.body).toBe(e.body);
       expect(r.origin_id).toBe(e.originId);
       expect(r.prev_hash.equals(prev)).toBe(true);
-      const again = chainHash(prev, canonicalForm({ ...e, chain: 'chain-a', chainSeq: Number(r.chain_seq), matches: r.matches as ArchiveEntry['matches'] }));
+      const again = chainHash(prev, canonicalForm({ ...e, ts: r.ts, chain: 'chain-a', chainSeq: Number(r.chain_seq), matches: r.matches as ArchiveEntry['matches'] }));
       expect(again.equals(r.hash)).toBe(true);
       prev = r.hash;
     }

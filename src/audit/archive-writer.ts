@@ -147,9 +147,10 @@ export class ArchiveWriter {
       lane.head ??= await this.readHead(lane.chain);
       let { seq, hash } = lane.head;
       const rows: ChainedEntry[] = new Array(batch.length);
+      const now = new Date();
       for (let i = 0; i < batch.length; i++) {
         const e = batch[i]!.entry;
-        const unsigned = { ...e, chain: lane.chain, chainSeq: ++seq };
+        const unsigned = { ...e, ts: e.ts ?? now, chain: lane.chain, chainSeq: ++seq };
         const next = chainHash(hash, canonicalForm(unsigned));
         rows[i] = { ...unsigned, prevHash: hash, hash: next };
         hash = next;

@@ -63,7 +63,6 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
     const decision = decide(policy, { text: body, encryption, from: fromBare, to: toBare, direction: message.direction, type }, decisions);
     const stanzaId = randomUUID();
     const entry: ArchiveEntry = {
-      ts: new Date(),
       stanzaId,
       originId: stanza.getChild('origin-id', NS.sid)?.attrs.id ?? null,
       clientId: (stanza.attrs.id as string | undefined) ?? null,
