@@ -15,6 +15,7 @@ export class PolicyManager implements LivePolicy {
   private groups = new Map<string, string[]>();
   private timer: NodeJS.Timeout | undefined;
   private reloading: Promise<void> | undefined;
+  private queuedReload: Promise<void> | undefined;
   lastCompileMs = 0;
 
   private constructor(
@@ -47,27 +48,43 @@ export class PolicyManager implements LivePolicy {
     return this.policy.ruleCount;
   }
 
-  /** Loads the latest rules and swaps them in once compiled; concurrent calls share one reload. */
+  /**
+   * Loads the latest rules and swaps them in once compiled. Resolves only once the live policy
+   * reflects every change committed before the call: a reload already under way may have read
+   * its snapshot too early, so a call during one queues one more (calls queued together share it).
+   */
   reload(): Promise<void> {
-    this.reloading ??= (async () => {
-      try {
-        const snapshot = await this.store.snapshot();
-        if (snapshot.version <= this.policy.version && this.policy.version !== 0) return;
-        const started = performance.now();
-        const compiled = compilePolicy(
-          snapshot.rules.filter((r) => r.enabled),
-          snapshot.version,
-        );
-        this.lastCompileMs = performance.now() - started;
-        // The swap: two assignments in one synchronous step, so no scan sees a mix.
-        this.policy = compiled;
-        this.groups = snapshot.groups;
-        this.log.info('policy loaded', { version: compiled.version, rules: compiled.ruleCount, compileMs: Math.round(this.lastCompileMs) });
-      } finally {
-        this.reloading = undefined;
-      }
-    })();
+    if (this.reloading) {
+      this.queuedReload ??= this.reloading.then(
+        () => this.runQueued(),
+        () => this.runQueued(),
+      );
+      return this.queuedReload;
+    }
+    this.reloading = this.loadAndSwap().finally(() => {
+      this.reloading = undefined;
+    });
     return this.reloading;
+  }
+
+  private runQueued(): Promise<void> {
+    this.queuedReload = undefined;
+    return this.reload();
+  }
+
+  private async loadAndSwap(): Promise<void> {
+    const snapshot = await this.store.snapshot();
+    if (snapshot.version <= this.policy.version && this.policy.version !== 0) return;
+    const started = performance.now();
+    const compiled = compilePolicy(
+      snapshot.rules.filter((r) => r.enabled),
+      snapshot.version,
+    );
+    this.lastCompileMs = performance.now() - started;
+    // The swap: two assignments in one synchronous step, so no scan sees a mix.
+    this.policy = compiled;
+    this.groups = snapshot.groups;
+    this.log.info('policy loaded', { version: compiled.version, rules: compiled.ruleCount, compileMs: Math.round(this.lastCompileMs) });
   }
 
   scan(text: string, ctx: Omit<ScanContext, 'fromGroups' | 'toGroups'>): ScanResult {
