@@ -58,7 +58,7 @@ export async function connectParty(
     xmpp,
     jid,
     inbox,
-    next: (pred, ms = 5000) => {
+    next: (pred, ms = 10_000) => {
       const seen = inbox.find(pred);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
