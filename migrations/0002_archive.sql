@@ -32,7 +32,9 @@ CREATE TABLE archive (
   policy_version bigint NOT NULL DEFAULT 0,
   prev_hash      bytea NOT NULL,
   hash           bytea NOT NULL,
-  PRIMARY KEY (id, ts)
+  -- (ts, id): also the order of newest-first search pages, the retro-scan walk and the search
+  -- indexer, so no second index on (ts, id) is needed (one less index per archived row).
+  PRIMARY KEY (ts, id)
 ) PARTITION BY RANGE (ts);
 
 CREATE TABLE archive_default PARTITION OF archive DEFAULT;

@@ -30,8 +30,8 @@ CREATE TABLE archive_search_progress (
 );
 INSERT INTO archive_search_progress DEFAULT VALUES;
 
--- Newest-first search pages and the retro-scan walk, both keyed on (ts, id).
-CREATE INDEX archive_ts_id ON archive (ts, id);
+-- Newest-first search pages and the retro-scan walk, both keyed on (ts, id), use the archive's
+-- primary key (ts, id) (0002).
 
 -- A retro-scan job is held by one scanner at a time; a lease that runs out (the scanner's
 -- process died) lets another scanner resume the job from its cursor.

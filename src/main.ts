@@ -15,6 +15,11 @@ async function main(): Promise<number> {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  // A stray rejection (e.g. a database driver's internal query on a dropped connection) is logged,
+  // not allowed to take every session down with the process.
+  process.on('unhandledRejection', (reason) => {
+    log.error('unhandled rejection', { error: reason instanceof Error ? reason.message : String(reason) });
+  });
   const server = await startServer(config, { log });
   if (server.generatedAdminToken) {
     // Shown once, on stdout only; only its hash is stored.

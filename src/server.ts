@@ -228,6 +228,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         const closeListeners = [closeNetServer(c2s), closeNetServer(c2sTls)];
         for (const session of open) session.fail(streamError('system-shutdown', 'The server is shutting down'));
         await Promise.allSettled(closeListeners);
+        await modules.stop();
         await Promise.allSettled([http.close(), https.close()]);
         await audit.close();
         await Promise.allSettled([alerts.stop(), scanner.stop(), indexer.stop()]);

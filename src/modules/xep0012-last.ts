@@ -89,12 +89,19 @@ export function lastActivityModule(deps: LastActivityModuleDeps): WardenModule {
         100,
       );
 
+      let writing: Promise<void> = Promise.resolve();
       const flush = () => {
         flushing = false;
+        if (pending.size === 0) return;
         const batch = new Map(pending);
         pending.clear();
-        deps.store.record(batch).catch((err: unknown) => ctx.log.warn('could not record last activity', { accounts: batch.size, error: String(err) }));
+        writing = deps.store.record(batch).catch((err: unknown) => ctx.log.warn('could not record last activity', { accounts: batch.size, error: String(err) }));
       };
+      // At shutdown every session closes at once: write those logouts before storage closes.
+      ctx.onStop(async () => {
+        flush();
+        await writing;
+      });
 
       ctx.hook('session-closed', ({ session }) => {
         // Only when the account's last session has gone (this one was already unbound).

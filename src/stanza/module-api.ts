@@ -65,6 +65,8 @@ export interface ModuleContext {
   provide<K extends keyof ServerServices>(name: K, service: ServerServices[K]): void;
   /** Looks up a service another module provides; call it when handling, not at load time. */
   service<K extends keyof ServerServices>(name: K): ServerServices[K] | undefined;
+  /** Work to finish when the server stops, before storage closes (e.g. flushing batched writes). */
+  onStop(fn: () => Promise<void>): void;
   /** Emits an event to every module's hooks; true when a handler stopped it. */
   emit<E extends ServerEventName>(event: E, payload: ServerEvents[E]): boolean;
 }

@@ -25,6 +25,7 @@ export class ModuleHost {
   private readonly streamFeatures: Array<() => Element> = [];
   private readonly services: Partial<ServerServices> = {};
   readonly loaded: string[] = [];
+  private readonly stoppers: Array<() => Promise<void>> = [];
 
   constructor(
     private readonly domain: string,
@@ -48,6 +49,7 @@ export class ModuleHost {
         this.services[name] = service;
       },
       service: (name) => this.services[name],
+      onStop: (fn) => this.stoppers.push(fn),
       emit: (event, payload) => this.emit(event, payload),
     };
     module.load(ctx);
@@ -86,6 +88,11 @@ export class ModuleHost {
   /** Sorted, for disco#info (XEP-0030 §3.1). */
   discoFeatures(): string[] {
     return [...this.features].sort();
+  }
+
+  /** Runs every module's stop work; storage closes after this. */
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.stoppers.map((fn) => fn()));
   }
 
   boundStreamFeatures(): Element[] {
