@@ -189,6 +189,18 @@ function searchStatement(sql: postgres.TransactionSql, query: ArchiveSearchQuery
   const branch = (first: postgres.Fragment[]) => (indexed ? sql`(${select(first)})` : select(first));
 
   const { user, peer } = query;
+  if (indexed && user === undefined && query.verdict === undefined) {
+    // Every remaining condition is on (ts, id), which archive_search has too: find the page's
+    // rows there alone — where PostgreSQL estimates well and walks newest-first for a common
+    // term or uses the trigram index for a rare one — then fetch just those from the archive.
+    const onTsId = where([]);
+    return sql`SELECT ${cols} FROM (
+        (SELECT ts, id FROM archive_search WHERE content ILIKE ${pattern} AND ${onTsId} ORDER BY ts DESC, id DESC LIMIT ${fetch})
+        UNION ALL
+        (SELECT ts, id FROM archive WHERE (ts, id) > (SELECT p.ts, p.id FROM archive_search_progress p) AND body ILIKE ${pattern} AND ${onTsId}
+         ORDER BY ts DESC, id DESC LIMIT ${fetch})
+      ) AS hit JOIN archive USING (ts, id) ORDER BY ts DESC, id DESC LIMIT ${fetch}`;
+  }
   if (user === undefined) return sql`SELECT * FROM (${select([])}) AS a ORDER BY ts DESC, id DESC LIMIT ${fetch}`;
   // "sent by" ∪ "received by", each newest-first on its own index; a message to oneself is only
   // in the first branch.
