@@ -13,6 +13,7 @@ import { StanzaError, errorReply } from '../stanza/stanza-error.ts';
 import { StreamParser } from '../stream/parser.ts';
 import { cloneElement, xml, type Element } from '../xml.ts';
 import { createIncidentStore, type ArchivedMessage, type HoldDecisionResult, type IncidentStore } from './incident-store.ts';
+import { stampStanzaId } from '../stanza/stanza-id.ts';
 
 export interface HeldMessagesOptions {
   readonly sql: Sql;
@@ -149,12 +150,8 @@ export function parseArchivedStanza(raw: string): Element {
  */
 export function releasedStanza(message: Pick<ArchivedMessage, 'raw' | 'stanzaId' | 'ts' | 'toBare'>, domain: string): Element {
   const stanza = parseArchivedStanza(message.raw);
-  // XEP-0359 §3.1: nothing but this server may claim a stanza-id by the recipient.
-  stanza.children = stanza.children.filter(
-    (c) => typeof c === 'string' || !(c.name === 'stanza-id' && c.attrs.xmlns === NS.sid && c.attrs.by === message.toBare),
-  );
   stanza.cnode(xml('delay', { xmlns: NS.delay, from: domain, stamp: message.ts.toISOString() }));
-  stanza.cnode(xml('stanza-id', { xmlns: NS.sid, id: message.stanzaId, by: message.toBare }));
+  stampStanzaId(stanza, message.stanzaId, message.toBare);
   return stanza;
 }
 

@@ -7,7 +7,8 @@ import type { Logger } from '../log.ts';
 import { NS } from '../ns.ts';
 import { bareString, jidToString, type Jid } from '../stanza/jid.ts';
 import { StanzaError } from '../stanza/stanza-error.ts';
-import { Element } from '../xml.ts';
+import { removeStanzaIdsBy, stampStanzaId } from '../stanza/stanza-id.ts';
+import type { Element } from '../xml.ts';
 import type { ArchiveEntry } from './archive-record.ts';
 import { ensureArchivePartitions } from './archive-partitions.ts';
 import { ArchiveWriter } from './archive-writer.ts';
@@ -57,7 +58,7 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
     const fromBare = bareString(from);
     const toBare = bareString(to);
     // XEP-0359 §3.1: strip stanza-ids that claim to be ours before anyone can trust them.
-    removeForgedStanzaIds(stanza, toBare);
+    removeStanzaIdsBy(stanza, toBare);
     const body = stanza.getChildText('body');
     const encryption = detectEncryption(stanza);
     const decision = decide(policy, { text: body, encryption, from: fromBare, to: toBare, direction: message.direction, type }, decisions);
@@ -98,7 +99,7 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
         if (decision.redacted !== undefined) replaceBody(stanza, decision.redacted);
         break;
     }
-    stanza.cnode(new Element('stanza-id', { xmlns: NS.sid, id: stanzaId, by: toBare }));
+    stampStanzaId(stanza, stanzaId, toBare);
     return { kind: 'deliver', stanza, archiveId: stanzaId };
   }
 
@@ -112,12 +113,6 @@ export async function createAuditPipeline(opts: AuditPipelineOptions): Promise<A
       log.info('archive writer totals', { ...st, meanBatch: st.batches ? Math.round(st.rows / st.batches) : 0 });
     },
   };
-}
-
-function removeForgedStanzaIds(stanza: Element, recipientBare: string): void {
-  stanza.children = stanza.children.filter(
-    (c) => typeof c === 'string' || !(c.name === 'stanza-id' && c.attrs.xmlns === NS.sid && c.attrs.by === recipientBare),
-  );
 }
 
 function replaceBody(stanza: Element, text: string): void {

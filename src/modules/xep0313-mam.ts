@@ -17,6 +17,7 @@ import { StreamParser } from '../stream/parser.ts';
 import { xml, type Element } from '../xml.ts';
 import { DEFAULT_MAM_LIMITS, mamQueryForm, parseMamQuery, type MamLimits, type MamQuery } from './mam-query.ts';
 import { comparePositions, type ArchivePosition, type ArchivedMessage, type MamFilter, type MamStore } from './mam-store.ts';
+import { removeStanzaIdsBy, stampStanzaId } from '../stanza/stanza-id.ts';
 
 // Not yet in src/ns.ts (owned elsewhere): to move there.
 /** XEP-0297 Stanza Forwarding. */
@@ -185,7 +186,7 @@ export function archivedStanza(m: ArchivedMessage, user: string, read: (raw: str
   const el = read(m.raw) ?? fallbackStanza(m);
   el.attrs.xmlns ??= NS.client;
   // A stanza-id claiming to be this archive's can only be ours (XEP-0359 §3.1); drop any other.
-  el.children = el.children.filter((c) => typeof c === 'string' || !(c.name === 'stanza-id' && c.attrs.xmlns === NS.sid && c.attrs.by === user));
+  removeStanzaIdsBy(el, user);
   const received = m.toBare === user;
   const sent = m.fromBare === user;
   if (received && !sent && m.verdict === 'redact' && m.redactedBody !== null) {
@@ -193,7 +194,7 @@ export function archivedStanza(m: ArchivedMessage, user: string, read: (raw: str
     const body = el.getChild('body');
     if (body) body.children = [m.redactedBody];
   }
-  if (received) el.cnode(xml('stanza-id', { xmlns: NS.sid, id: m.stanzaId, by: user }));
+  if (received) stampStanzaId(el, m.stanzaId, user);
   return el;
 }
 
