@@ -25,7 +25,7 @@ import type { Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { coreModules } from './modules/index.ts';
 import { preAuthRegistration } from './modules/xep0077-register.ts';
-import { normalizeLocalpart } from './stanza/jid.ts';
+import { isJidError, normalizeLocalpart, parseJid } from './stanza/jid.ts';
 import { ModuleHost } from './stanza/module-host.ts';
 import { Router } from './stanza/router.ts';
 import { SessionRegistry } from './stanza/session-registry.ts';
@@ -159,7 +159,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       open.add(new C2SSession(transport, c2sContext));
     };
 
-    const directory = sessionDirectory(sessions);
+    const directory = sessionDirectory(sessions, config.domain);
     const apiDeps: ApiDeps = {
       domain: config.domain,
       users,
@@ -266,7 +266,7 @@ async function ensureAdminToken(config: Config, store: ReturnType<typeof createA
   return token;
 }
 
-function sessionDirectory(sessions: SessionRegistry<C2SSession>): SessionDirectory {
+function sessionDirectory(sessions: SessionRegistry<C2SSession>, domain: string): SessionDirectory {
   return {
     list: () =>
       [...sessions.all()].map((s) => ({
@@ -277,10 +277,10 @@ function sessionDirectory(sessions: SessionRegistry<C2SSession>): SessionDirecto
         since: s.since,
       })),
     kick: (fullJid, text) => {
-      const slash = fullJid.indexOf('/');
-      const at = fullJid.indexOf('@');
-      if (slash < 0 || at < 0 || at > slash) return false;
-      const session = sessions.get(fullJid.slice(0, at).toLowerCase(), fullJid.slice(slash + 1));
+      // RFC 7622 normalisation, as when the session bound; a JID of another domain is no session here.
+      const jid = parseJid(fullJid);
+      if (isJidError(jid) || jid.domain !== domain || jid.resource === '') return false;
+      const session = sessions.get(jid.local, jid.resource);
       if (!session) return false;
       session.fail(streamError('policy-violation', text ?? 'Disconnected by an administrator'));
       return true;

@@ -85,3 +85,28 @@ describe.each<Transport>(['tcp', 'websocket'])('over %s', (transport) => {
     await xmpp.stop();
   });
 });
+
+describe('the sessions API against live sessions', () => {
+  const call = (method: string, path: string) =>
+    fetch(`http://127.0.0.1:${t.server.ports.http}${path}`, { method, headers: { authorization: `Bearer ${t.adminToken}` } });
+
+  it('lists a connected resource and kicks it by its full JID, case-folded like the bind', async () => {
+    const xmpp = connect('tcp', 'bob', 'builder', 'kickme');
+    await online(xmpp);
+    const listed = (await (await call('GET', '/api/v1/sessions')).json()) as { items: Array<{ jid: string; transport: string }> };
+    expect(listed.items).toContainEqual(expect.objectContaining({ jid: 'bob@localhost/kickme', transport: 'tcp' }));
+    const ended = new Promise<string>((resolve) => xmpp.on('error', (err: { condition?: string }) => resolve(String(err.condition))));
+    expect((await call('DELETE', `/api/v1/sessions/${encodeURIComponent('BOB@localhost/kickme')}`)).status).toBe(204);
+    expect(await ended).toBe('policy-violation');
+    expect(t.server.sessions.get('bob', 'kickme')).toBeUndefined();
+    await xmpp.stop().catch(() => {});
+  });
+
+  it('does not kick a local session named with another domain', async () => {
+    const xmpp = connect('tcp', 'bob', 'builder', 'stays');
+    await online(xmpp);
+    expect((await call('DELETE', `/api/v1/sessions/${encodeURIComponent('bob@elsewhere.example/stays')}`)).status).toBe(404);
+    expect(t.server.sessions.get('bob', 'stays')).toBeDefined();
+    await xmpp.stop();
+  });
+});
