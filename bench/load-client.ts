@@ -1,10 +1,16 @@
 // A lean XMPP client for load generation: plain TCP, SCRAM-SHA-1 computed here (with the salted
 // password cached per salt, as real clients do), and string scanning instead of a DOM, so the
 // load generator is not the bottleneck on a 2-core machine.
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import { saltPassword, scramSha1Client, type SaltedPassword } from '../test/support/scram-client.ts';
 
 const saltedCache = new Map<string, Buffer>();
+const cachedSaltedPassword: SaltedPassword = (password, salt, iterations) => {
+  const key = `${password}\0${salt.toString('base64')}\0${iterations}`;
+  let salted = saltedCache.get(key);
+  if (!salted) saltedCache.set(key, (salted = saltPassword(password, salt, iterations)));
+  return salted;
+};
 
 export interface InboundMessage {
   readonly id: string;
@@ -81,26 +87,13 @@ export class LoadClient {
   async login(username: string, password: string, resource: string): Promise<void> {
     this.header();
     await this.wait((s) => s.includes('</stream:features>'));
-    const nonce = randomBytes(12).toString('base64');
-    const bare = `n=${username},r=${nonce}`;
+    const scram = scramSha1Client(username, password, cachedSaltedPassword);
     this.buf = '';
-    this.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>${Buffer.from(`n,,${bare}`).toString('base64')}</auth>`);
+    this.send(scram.auth);
     await this.wait((s) => s.includes('</challenge>'));
-    const serverFirst = Buffer.from(/<challenge[^>]*>([^<]*)</.exec(this.buf)![1]!, 'base64').toString();
-    const a = Object.fromEntries(serverFirst.split(',').map((kv) => [kv[0], kv.slice(2)]));
-    const key = `${password}\0${a.s}\0${a.i}`;
-    let salted = saltedCache.get(key);
-    if (!salted) {
-      salted = pbkdf2Sync(password, Buffer.from(a.s!, 'base64'), Number(a.i), 20, 'sha1');
-      saltedCache.set(key, salted);
-    }
-    const clientKey = createHmac('sha1', salted).update('Client Key').digest();
-    const storedKey = createHash('sha1').update(clientKey).digest();
-    const withoutProof = `c=biws,r=${a.r}`;
-    const sig = createHmac('sha1', storedKey).update(`${bare},${serverFirst},${withoutProof}`).digest();
-    const proof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]!)).toString('base64');
+    const challenge = /<challenge[^>]*>([^<]*)</.exec(this.buf)![1]!;
     this.buf = '';
-    this.send(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`${withoutProof},p=${proof}`).toString('base64')}</response>`);
+    this.send(scram.respond(challenge));
     await this.wait((s) => s.includes('<success') || s.includes('<failure'));
     if (this.buf.includes('<failure')) throw new Error(`login failed for ${username}: ${this.buf}`);
     this.buf = '';

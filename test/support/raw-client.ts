@@ -1,8 +1,8 @@
 // A raw XMPP client on a plain socket for hostile-input tests: it sends exactly the bytes a test
-// gives it and collects what comes back. SCRAM-SHA-1 is computed here independently of the
-// server's code (RFC 5802 §3), so a server bug cannot hide behind a shared helper.
-import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+// gives it and collects what comes back. SCRAM comes from scram-client.ts, independent of the
+// server's code.
 import net from 'node:net';
+import { scramSha1Client } from './scram-client.ts';
 
 export class RawClient {
   received = '';
@@ -62,22 +62,13 @@ export class RawClient {
   async login(username: string, password: string, resource: string): Promise<void> {
     this.openStream();
     await this.until((r) => r.includes('</stream:features>'), 5000, 'features');
-    const nonce = randomBytes(12).toString('base64');
-    const bare = `n=${username},r=${nonce}`;
+    const scram = scramSha1Client(username, password);
     this.received = '';
-    this.write(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>${Buffer.from(`n,,${bare}`).toString('base64')}</auth>`);
+    this.write(scram.auth);
     await this.until((r) => r.includes('</challenge>'), 5000, 'challenge');
-    const serverFirst = Buffer.from(/<challenge[^>]*>([^<]*)<\/challenge>/.exec(this.received)![1]!, 'base64').toString();
-    const attrs = Object.fromEntries(serverFirst.split(',').map((kv) => [kv[0], kv.slice(2)]));
-    const salted = pbkdf2Sync(password, Buffer.from(attrs.s!, 'base64'), Number(attrs.i), 20, 'sha1');
-    const clientKey = createHmac('sha1', salted).update('Client Key').digest();
-    const storedKey = createHash('sha1').update(clientKey).digest();
-    const finalNoProof = `c=biws,r=${attrs.r}`;
-    const authMessage = `${bare},${serverFirst},${finalNoProof}`;
-    const signature = createHmac('sha1', storedKey).update(authMessage).digest();
-    const proof = Buffer.from(clientKey.map((b, i) => b ^ signature[i]!));
+    const challenge = /<challenge[^>]*>([^<]*)<\/challenge>/.exec(this.received)![1]!;
     this.received = '';
-    this.write(`<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>${Buffer.from(`${finalNoProof},p=${proof.toString('base64')}`).toString('base64')}</response>`);
+    this.write(scram.respond(challenge));
     await this.until((r) => r.includes('<success'), 5000, 'success');
     this.received = '';
     this.openStream();
