@@ -2,10 +2,10 @@
 // real PostgreSQL when DATABASE_URL is set (a fresh database) or the embedded store otherwise.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
+import { freePort } from '../test/support/child-server.ts';
 
 export interface BenchServer {
   readonly child: ChildProcess;
@@ -15,14 +15,6 @@ export interface BenchServer {
   readonly database: string;
   rssKb(): number;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 export async function startBenchServer(extraEnv: Record<string, string> = {}): Promise<BenchServer> {
