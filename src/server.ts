@@ -29,7 +29,15 @@ import { isJidError, normalizeLocalpart, parseJid } from './stanza/jid.ts';
 import { ModuleHost } from './stanza/module-host.ts';
 import { Router } from './stanza/router.ts';
 import { SessionRegistry } from './stanza/session-registry.ts';
-import { createAdminTokenStore, generateToken } from './storage/admin-token-store.ts';
+import { createApiTokenStore, generateToken, type ApiTokenStore } from './storage/api-token-store.ts';
+import { createConsoleAccountStore } from './accounts/account-store.ts';
+import { createAuthenticator } from './accounts/authenticator.ts';
+import { createConsoleSessionStore } from './accounts/session-store.ts';
+import { createAccessLogStore } from './audit/access-log.ts';
+import { accessLogRoutes } from './api/routes/access-log.ts';
+import { accountsRoutes } from './api/routes/accounts.ts';
+import { loginRoutes } from './api/routes/login.ts';
+import { tokensRoutes } from './api/routes/tokens.ts';
 import { openDatabase } from './storage/database.ts';
 import type { Database } from './storage/database.types.ts';
 import { defaultMigrationsDir, migrate } from './storage/migrate.ts';
@@ -42,6 +50,11 @@ import type { Transport } from './stream/transport.ts';
 import type { Jid } from './stanza/jid.ts';
 import type { Element } from './xml.ts';
 import { registerXmppWebSocket } from './stream/websocket-transport.ts';
+
+/** A console session ends after this long without a request… */
+const CONSOLE_IDLE_MS = 30 * 60_000;
+/** …and this long after login, whatever happens. */
+const CONSOLE_SESSION_MS = 12 * 3600_000;
 
 export interface WardenServer {
   readonly config: Config;
@@ -73,8 +86,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // router, which cache per-account state.
     let userDeleted: (local: string) => void = () => {};
     const users = withDeletionHook(createUserStore(db.sql), (local) => userDeleted(local));
-    const adminTokens = createAdminTokenStore(db.sql);
-    const generatedAdminToken = await ensureAdminToken(config, adminTokens);
+    const tokens = createApiTokenStore(db.sql);
+    const generatedAdminToken = await ensureAdminToken(config, tokens);
+    const consoleAccounts = createConsoleAccountStore(db.sql);
+    const consoleSessions = createConsoleSessionStore(db.sql, { idleMs: CONSOLE_IDLE_MS, absoluteMs: CONSOLE_SESSION_MS });
+    // Who read which messages and who decided what: every content-showing route records here first.
+    const accessLog = createAccessLogStore(db.sql);
     const tls = await loadTlsCredentials({ certPath: config.tlsCert, keyPath: config.tlsKey, dataDir: config.dataDir, domain: config.domain, log });
 
     const sessions = new SessionRegistry<C2SSession>();
@@ -163,7 +180,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const apiDeps: ApiDeps = {
       domain: config.domain,
       users,
-      adminTokens,
+      auth: createAuthenticator(tokens, consoleSessions),
       sessions: directory,
       normalizeLocalpart,
       deriveCredentials,
@@ -200,11 +217,18 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       onTransport,
     };
     const resources: ApiResource[] = [
+      {
+        prefix: '/v1/auth',
+        plugin: loginRoutes({ accounts: consoleAccounts, sessions: consoleSessions, accessLog, throttle: new LoginThrottle({ maxFailures: config.loginMaxFailures }), log }),
+      },
+      { prefix: '/v1/accounts', plugin: accountsRoutes({ accounts: consoleAccounts, tokens, accessLog }) },
+      { prefix: '/v1/tokens', plugin: tokensRoutes({ tokens, accounts: consoleAccounts, accessLog }) },
+      { prefix: '/v1/access-log', plugin: accessLogRoutes({ store: accessLog }) },
       { prefix: '/v1/rules', plugin: rulesRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/groups', plugin: groupsRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/audit', plugin: auditScanRoutes({ domain: config.domain, policy, decisions }) },
       { prefix: '/v1/incidents', plugin: incidentsRoutes({ store: incidents, held, log }) },
-      { prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: config.domain }) },
+      { prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: config.domain, accessLog }) },
       { prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql }) },
       { prefix: '/v1/retro-scans', plugin: retroScansRoutes({ sql: db.sql, onQueued: () => scanner.wake() }) },
     ];
@@ -255,7 +279,7 @@ function withDeletionHook(store: UserStore, deleted: (local: string) => void): U
   };
 }
 
-async function ensureAdminToken(config: Config, store: ReturnType<typeof createAdminTokenStore>): Promise<string | undefined> {
+async function ensureAdminToken(config: Config, store: ApiTokenStore): Promise<string | undefined> {
   if (config.adminToken) {
     if (!(await store.verify(config.adminToken))) await store.add(config.adminToken, 'ADMIN_TOKEN');
     return undefined;

@@ -92,12 +92,12 @@ describe('the audit pipeline with real clients', () => {
     await bob.next(isMessage('after-hold1'));
     expect(bob.inbox.some((el) => el.attrs.id === 'hold1')).toBe(false);
 
-    const released = await api(t, 'POST', `/api/v1/incidents/${incident!.id}/release`);
+    const released = await api(t, 'POST', `/api/v1/incidents/${incident!.id}/release`, undefined, 'officer');
     expect(released.status).toBe(200);
     const got = await bob.next(isMessage('hold1'));
     expect(got.getChildText('body')).toBe('关于收购计划的文件');
     expect(got.getChild('delay', 'urn:xmpp:delay')?.attrs.stamp).toBeDefined();
-    expect((await api(t, 'POST', `/api/v1/incidents/${incident!.id}/release`)).status).toBe(409);
+    expect((await api(t, 'POST', `/api/v1/incidents/${incident!.id}/release`, undefined, 'officer')).status).toBe(409);
   });
 
   it('tells the sender when an officer rejects a held message, and never delivers it', async () => {
@@ -108,7 +108,7 @@ describe('the audit pipeline with real clients', () => {
         SELECT i.id FROM incidents i JOIN archive a ON a.stanza_id = i.stanza_id WHERE a.client_id = 'hold2'`;
       if (!incidentId) await new Promise((r) => setTimeout(r, 50));
     }
-    expect((await api(t, 'POST', `/api/v1/incidents/${incidentId}/reject`)).status).toBe(200);
+    expect((await api(t, 'POST', `/api/v1/incidents/${incidentId}/reject`, undefined, 'officer')).status).toBe(200);
     const error = await alice.next((el) => el.attrs.id === 'hold2' && el.attrs.type === 'error');
     expect(error.getChild('error')?.getChildText('text', 'urn:ietf:params:xml:ns:xmpp-stanzas')).toMatch(/rejected/);
     await new Promise((r) => setTimeout(r, 200));
@@ -139,7 +139,7 @@ describe('the audit pipeline with real clients', () => {
   it('gives in a dry run exactly the decision the live pipeline made', async () => {
     for (const id of ['zw1', 'cc1', 'cc2', 'fl1']) {
       const [row] = await archived(id);
-      const dry = await api(t, 'POST', '/api/v1/audit/scan', { text: row!.body, from: 'alice@localhost', to: 'bob@localhost', type: 'chat' });
+      const dry = await api(t, 'POST', '/api/v1/audit/scan', { text: row!.body, from: 'alice@localhost', to: 'bob@localhost', type: 'chat' }, 'officer');
       expect(dry.status).toBe(200);
       expect(dry.json.verdict).toBe(row!.verdict);
       expect(dry.json.matches).toEqual(row!.matches);
@@ -163,24 +163,24 @@ describe('the audit pipeline with real clients', () => {
 
 describe('what the officer sees afterwards', () => {
   it('finds the messages by a Chinese substring through the search API', async () => {
-    const found = await api(t, 'GET', `/api/v1/messages?q=${encodeURIComponent('收购计划')}&user=alice`);
+    const found = await api(t, 'GET', `/api/v1/messages?q=${encodeURIComponent('收购计划')}&user=alice`, undefined, 'officer');
     expect(found.status).toBe(200);
     expect(found.json.items.map((m: { body: string }) => m.body)).toContain('关于收购计划的文件');
   });
 
   it('verifies the hash chain, and names the row a person edited by hand in SQL', async () => {
-    const before = await api(t, 'GET', '/api/v1/archive/verify');
+    const before = await api(t, 'GET', '/api/v1/archive/verify', undefined, 'auditor');
     expect(before.status).toBe(200);
     expect(before.json.ok).toBe(true);
     const [row] = await archived('cc2');
     await t.db.sql`UPDATE archive SET body = 'nothing to see here' WHERE stanza_id = ${row!.stanza_id}`;
-    const after = await api(t, 'GET', '/api/v1/archive/verify');
+    const after = await api(t, 'GET', '/api/v1/archive/verify', undefined, 'auditor');
     expect(after.json.ok).toBe(false);
     const broken = after.json.chains.find((c: { ok: boolean }) => !c.ok);
     expect(broken.firstBroken.stanzaId).toBe(row!.stanza_id);
     // Put it back so later tests see an intact chain.
     await t.db.sql`UPDATE archive SET body = ${row!.body} WHERE stanza_id = ${row!.stanza_id}`;
-    expect((await api(t, 'GET', '/api/v1/archive/verify')).json.ok).toBe(true);
+    expect((await api(t, 'GET', '/api/v1/archive/verify', undefined, 'auditor')).json.ok).toBe(true);
   });
 });
 

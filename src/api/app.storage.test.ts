@@ -5,9 +5,11 @@ import type { FastifyInstance } from 'fastify';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { deriveCredentials } from '../auth/scram.ts';
 import { normalizeLocalpart } from '../stanza/jid.ts';
-import { createAdminTokenStore, generateToken } from '../storage/admin-token-store.ts';
+import { createApiTokenStore, generateToken } from '../storage/api-token-store.ts';
 import { createUserStore } from '../storage/user-store.ts';
 import { buildApiApp } from './app.ts';
+import { createAuthenticator } from '../accounts/authenticator.ts';
+import { createConsoleSessionStore } from '../accounts/session-store.ts';
 
 describe('admin API on the real storage', () => {
   let db: TestDatabase;
@@ -18,12 +20,12 @@ describe('admin API on the real storage', () => {
 
   beforeAll(async () => {
     db = await openTestDatabase();
-    const adminTokens = createAdminTokenStore(db.sql);
+    const adminTokens = createApiTokenStore(db.sql);
     await adminTokens.add(token, 'api test');
     app = await buildApiApp({
       domain: 'example.org',
       users: createUserStore(db.sql),
-      adminTokens,
+      auth: createAuthenticator(adminTokens, createConsoleSessionStore(db.sql, { idleMs: 60_000, absoluteMs: 3_600_000 })),
       sessions: {
         list: () => [],
         kick: () => false,

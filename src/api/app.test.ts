@@ -1,4 +1,5 @@
 // Admin API, unit tier: app.inject() against in-memory fakes of ApiDeps (no sockets, no SQL).
+import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { ScramCredential } from '../auth/scram-credential.ts';
@@ -80,7 +81,7 @@ beforeEach(async () => {
     domain: 'example.org',
     users,
     sessions,
-    adminTokens: { verify: async (t) => t === TOKEN },
+    auth: fakeAuthenticator({ [TOKEN]: 'admin' }),
     normalizeLocalpart: fakeNormalize,
     deriveCredentials: fakeDerive,
   };
@@ -328,7 +329,7 @@ describe('errors', () => {
   it('logs the cause of a 500 and never a password', async () => {
     const lines: string[] = [];
     const logged = await buildApiApp(
-      { domain: 'example.org', users, sessions, adminTokens: { verify: async (t) => t === TOKEN }, normalizeLocalpart: fakeNormalize, deriveCredentials: fakeDerive },
+      { domain: 'example.org', users, sessions, auth: fakeAuthenticator({ [TOKEN]: 'admin' }), normalizeLocalpart: fakeNormalize, deriveCredentials: fakeDerive },
       { log: createLogger('debug', {}, (line) => lines.push(line)) },
     );
     try {
@@ -344,7 +345,7 @@ describe('errors', () => {
     }
     const text = lines.join('\n');
     expect(text).toContain('user created');
-    expect(text).toContain('rejected an invalid token');
+    expect(text).toContain('rejected an invalid or expired token');
     expect(text).toContain('10.0.0.5');
     expect(text).not.toMatch(/hunter|wrong/);
   });
@@ -356,7 +357,7 @@ describe('HTTPS', () => {
     const pems = await generate([{ name: 'commonName', value: 'localhost' }]);
     const https = await import('node:https');
     const tlsApp = await buildApiApp(
-      { domain: 'example.org', users, sessions, adminTokens: { verify: async () => false }, normalizeLocalpart: fakeNormalize, deriveCredentials: fakeDerive },
+      { domain: 'example.org', users, sessions, auth: fakeAuthenticator({}), normalizeLocalpart: fakeNormalize, deriveCredentials: fakeDerive },
       { https: { cert: pems.cert, key: pems.private } },
     );
     try {

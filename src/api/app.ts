@@ -3,11 +3,12 @@
 // and calls listen(); nothing here imports a transport or SQL — everything arrives in ApiDeps.
 //
 //   /healthz            public
-//   /api/...            one encapsulated scope; its first hook is the admin-token check
+//   /api/...            one encapsulated scope; its first hook authenticates (token or console
+//                       session) and checks the route's config.roles (auth.ts)
 //     /api/v1/users     routes/users.ts
 //     /api/v1/sessions  routes/sessions.ts
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
-import { requireAdminToken } from './auth.ts';
+import { requireCredentials } from './auth.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { ApiDeps } from './deps.types.ts';
 import { clientErrorHandler, notFound, sendProblem, toProblem } from './errors.ts';
@@ -76,9 +77,12 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
   void app.register(
     async (api) => {
       // First, before any route: every route of this scope (and its 404 handler) runs it.
-      requireAdminToken(api, deps.adminTokens, log);
+      requireCredentials(api, deps.auth, log);
       api.addHook('onRoute', (route) => {
         route.bodyLimit ??= API_BODY_LIMIT;
+        // A route that does not say who may call it is a bug found at startup, not an open door.
+        const roles = (route.config as { roles?: unknown } | undefined)?.roles;
+        if (roles === undefined) throw new Error(`API route ${route.method} ${route.url} declares no config.roles`);
       });
       // Unknown /api paths answer 404 only to a caller holding a token; others get 401.
       api.setNotFoundHandler((request, reply) =>

@@ -1,4 +1,5 @@
 // GET /api/v1/archive/verify through the real app on a real database.
+import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
@@ -20,7 +21,7 @@ const deps: ApiDeps = {
   domain: 'example.org',
   users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
   sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-  adminTokens: { verify: async (t) => t === TOKEN },
+  auth: fakeAuthenticator({ [TOKEN]: 'auditor' }),
   normalizeLocalpart: (raw) => raw.toLowerCase(),
   deriveCredentials: () => [],
 };
@@ -68,7 +69,7 @@ describe('GET /api/v1/archive/verify', () => {
   it('reports an intact archive', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/archive/verify', headers: auth });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ ok: true, chains: [{ chain: 'node-1', rows: 20, ok: true }] });
+    expect(res.json()).toEqual({ ok: true, chains: [{ chain: 'node-1', rows: 20, tombstoned: 0, ok: true }] });
   });
 
   it('answers 404 for a chain with no rows rather than "intact"', async () => {
@@ -87,6 +88,7 @@ describe('GET /api/v1/archive/verify', () => {
         {
           chain: 'node-1',
           rows: 20,
+          tombstoned: 0,
           ok: false,
           firstBroken: { id: String(row?.id), chainSeq: 7, stanzaId: 'v-7', ts: row?.ts.toISOString(), reason: 'hash does not match the row content (the row was edited)' },
         },

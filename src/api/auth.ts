@@ -1,15 +1,26 @@
-// Admin authentication: one onRequest hook, added to the encapsulated /api scope before any route
-// is registered there, so every /api route — and the /api 404 handler — runs it; no route can opt
-// out. RFC 6750: `Authorization: Bearer <token>`; failures answer 401 with WWW-Authenticate.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+// HTTP authentication and authorisation: one onRequest hook on the /api scope, added before any
+// route there, so every /api route — and the /api 404 handler — runs it; no route can opt out.
+// Each route declares who may call it (config.roles); app.ts refuses to register one that
+// does not, so "forgot the role check" is a startup error, not an open door.
+//
+// Credentials: `Authorization: Bearer <token>` (RFC 6750) or the console's session cookie. A
+// cookie is sent by the browser on its own, so a state-changing request made with it must also
+// carry the session's CSRF token in X-CSRF-Token (a header another origin's page cannot set).
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from '../log.ts';
-import type { AdminTokenVerifier } from './deps.types.ts';
+import type { Authenticator } from './deps.types.ts';
 import { ApiProblem, ProblemType } from './errors.ts';
+import type { Principal, RouteAccess } from './principal.ts';
 
 /** Longer than any token we issue; rejected before it reaches the store. */
 const MAX_TOKEN_LENGTH = 512;
 // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+export const SESSION_COOKIE = 'warden_session';
+export const CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function unauthorized(detail: string, invalidToken: boolean): ApiProblem {
   // RFC 6750 §3: no error attribute when the request carried no credentials at all.
@@ -17,12 +28,12 @@ function unauthorized(detail: string, invalidToken: boolean): ApiProblem {
   return new ApiProblem(401, detail, { type: ProblemType.unauthorized, title: 'Unauthorized', headers: { 'WWW-Authenticate': challenge } });
 }
 
-/** Returns the bearer token of a request, or throws the 401 problem. */
-export function bearerToken(request: FastifyRequest): string {
+export const forbidden = (detail: string) => new ApiProblem(403, detail, { type: ProblemType.forbidden, title: 'Forbidden' });
+
+/** The bearer token of a request; undefined when there is no Authorization header; throws 401 when it is malformed. */
+export function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  if (header === undefined || header.length === 0) {
-    throw unauthorized('This endpoint needs an admin token: send "Authorization: Bearer <token>".', false);
-  }
+  if (header === undefined || header.length === 0) return undefined;
   const match = BEARER.exec(header);
   const token = match?.[1];
   if (token === undefined || token.length > MAX_TOKEN_LENGTH) {
@@ -31,14 +42,73 @@ export function bearerToken(request: FastifyRequest): string {
   return token;
 }
 
-/** Adds the admin-token check to `scope` (an encapsulated plugin context). */
-export function requireAdminToken(scope: FastifyInstance, verifier: AdminTokenVerifier, log: Logger): void {
-  scope.addHook('onRequest', async (request) => {
-    const token = bearerToken(request);
-    if (!(await verifier.verify(token))) {
+/** The value of one cookie from a Cookie header (RFC 6265 §5.4), without a cookie library. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    if (part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Whether `principal` may call a route with `access`. Pure; the table in docs/api.md. */
+export function allowed(access: RouteAccess, principal: Principal | undefined): boolean {
+  if (access === 'public') return true;
+  if (principal === undefined) return false;
+  return access === 'any' || access.includes(principal.role);
+}
+
+/** Who the request is from: bearer token first, else the session cookie (CSRF-checked). */
+async function authenticate(request: FastifyRequest, auth: Authenticator, log: Logger): Promise<Principal | undefined> {
+  const token = bearerToken(request);
+  if (token !== undefined) {
+    const principal = await auth.token(token);
+    if (principal === undefined) {
       // The token itself is never logged.
-      log.warn('admin API: rejected an invalid token', { ip: request.ip });
-      throw unauthorized('The admin token is not valid.', true);
+      log.warn('HTTP API: rejected an invalid or expired token', { ip: request.ip });
+      throw unauthorized('The token is not valid (unknown, revoked or expired).', true);
+    }
+    return principal;
+  }
+  const cookie = cookieValue(request.headers.cookie, SESSION_COOKIE);
+  if (cookie === undefined || cookie.length === 0 || cookie.length > MAX_TOKEN_LENGTH) return undefined;
+  const session = await auth.session(cookie);
+  if (session === undefined) return undefined;
+  if (!SAFE_METHODS.has(request.method)) {
+    const sent = request.headers[CSRF_HEADER];
+    if (typeof sent !== 'string' || !sameSecret(sent, session.csrfToken)) {
+      throw new ApiProblem(403, `A request made with the console session must send the session's CSRF token in ${CSRF_HEADER}.`, {
+        type: ProblemType.csrf,
+        title: 'CSRF token missing or wrong',
+      });
+    }
+  }
+  return session.principal;
+}
+
+/** Adds authentication and the per-route role check to `scope` (an encapsulated plugin context). */
+export function requireCredentials(scope: FastifyInstance, auth: Authenticator, log: Logger): void {
+  scope.decorateRequest('principal', undefined);
+  scope.addHook('onRequest', async (request: FastifyRequest, _reply: FastifyReply) => {
+    const access = request.routeOptions.config.roles;
+    // Unmatched /api paths reach the 404 handler: answer it only to someone with credentials.
+    const effective: RouteAccess = access ?? 'any';
+    const principal = await authenticate(request, auth, log);
+    request.principal = principal;
+    if (effective === 'public') return;
+    if (principal === undefined) {
+      throw unauthorized('This endpoint needs credentials: send "Authorization: Bearer <token>" or log in to the console.', false);
+    }
+    if (!allowed(effective, principal)) {
+      throw forbidden(`${principal.actor} (${principal.role}) may not ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}.`);
     }
   });
 }

@@ -1,6 +1,7 @@
 // What the HTTP API needs from the rest of the server, as small interfaces handed in by the
 // composition root. The API imports no transport or SQL of its own.
 import type { UserStore } from '../storage/user-store.ts';
+import type { Principal } from './principal.ts';
 
 export interface SessionInfo {
   readonly jid: string; // full JID
@@ -18,15 +19,18 @@ export interface SessionDirectory {
   kickUser(localpart: string, text?: string): number;
 }
 
-export interface AdminTokenVerifier {
-  /** True when the bearer token is a valid admin token (compared by hash, in constant time). */
-  verify(token: string): Promise<boolean>;
+/** Turns credentials into a principal (auth.ts calls it; accounts/authenticator.ts implements it). */
+export interface Authenticator {
+  /** The principal of a bearer token; undefined when unknown, revoked or expired. */
+  token(token: string): Promise<Principal | undefined>;
+  /** The principal of a console session cookie and its CSRF token; undefined when unknown or expired. */
+  session(cookie: string): Promise<{ readonly principal: Principal; readonly csrfToken: string } | undefined>;
 }
 
 export interface ApiDeps {
   readonly domain: string;
   readonly users: UserStore;
-  readonly adminTokens: AdminTokenVerifier;
+  readonly auth: Authenticator;
   readonly sessions: SessionDirectory;
   /** Normalises a localpart per RFC 7622 (UsernameCaseMapped); returns undefined when invalid. */
   readonly normalizeLocalpart: (raw: string) => string | undefined;

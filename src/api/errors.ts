@@ -17,6 +17,11 @@ export const ProblemType = {
   userNotFound: 'urn:warden:problem:user-not-found',
   sessionNotFound: 'urn:warden:problem:session-not-found',
   unauthorized: 'urn:warden:problem:unauthorized',
+  forbidden: 'urn:warden:problem:forbidden',
+  csrf: 'urn:warden:problem:csrf',
+  invalidCredentials: 'urn:warden:problem:invalid-credentials',
+  tooManyAttempts: 'urn:warden:problem:too-many-attempts',
+  invalidCursor: 'urn:warden:problem:invalid-cursor',
 } as const;
 export type ProblemType = (typeof ProblemType)[keyof typeof ProblemType];
 

@@ -1,4 +1,6 @@
 // GET /api/v1/messages through the real app (admin token, schemas, problem+json) on a real database.
+import type { AccessEntry, AccessLog } from '../audit/access-log.types.ts';
+import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
@@ -12,6 +14,9 @@ import type { ApiDeps } from './deps.types.ts';
 import { messagesRoutes, resolveBareJid } from './routes/messages.ts';
 
 const TOKEN = 'test-admin-token_0123456789';
+const AUDITOR_TOKEN = 'test-auditor-token_0123456789';
+const logged: AccessEntry[] = [];
+const accessLog: AccessLog = { record: async (e) => void logged.push(e) };
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 /** ApiDeps the messages routes never touch. */
@@ -23,7 +28,7 @@ function fakeApiDeps(domain: string): ApiDeps {
     domain,
     users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
     sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-    adminTokens: { verify: async (t) => t === TOKEN },
+    auth: fakeAuthenticator({ [TOKEN]: 'officer', [AUDITOR_TOKEN]: 'auditor' }),
     normalizeLocalpart: (raw) => raw.toLowerCase(),
     deriveCredentials: () => [],
   };
@@ -69,7 +74,7 @@ beforeAll(async () => {
     })),
     writer.append(entry(4, 'alice@other.example', 'bob@example.org', 'hello from elsewhere')),
   ]);
-  app = await buildApiApp(fakeApiDeps('example.org'), { resources: [{ prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: 'example.org' }) }] });
+  app = await buildApiApp(fakeApiDeps('example.org'), { resources: [{ prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: 'example.org', accessLog }) }] });
 });
 afterAll(async () => {
   await app?.close();
@@ -82,6 +87,22 @@ describe('GET /api/v1/messages', () => {
   it('needs the admin token', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/messages' });
     expect(res.statusCode).toBe(401);
+  });
+
+  it('is refused to an auditor, who may not read message bodies', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/messages?q=hello', headers: { authorization: `Bearer ${AUDITOR_TOKEN}` } });
+    expect(res.statusCode).toBe(403);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    expect(res.json().type).toBe('urn:warden:problem:forbidden');
+  });
+
+  it('records each search in the access log with the query and the ids shown', async () => {
+    logged.length = 0;
+    const res = await get('?q=%E7%82%B8%E5%BC%B9');
+    expect(res.statusCode).toBe(200);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ action: 'search', query: { q: '炸弹' }, messageIds: ['m-3'] });
+    expect(logged[0]?.principal.role).toBe('officer');
   });
 
   it('answers newest first with the documented fields', async () => {

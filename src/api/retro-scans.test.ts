@@ -1,4 +1,5 @@
 // /api/v1/retro-scans through the real app on a real database, with a RetroScanner doing the work.
+import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
@@ -21,7 +22,7 @@ const deps: ApiDeps = {
   domain: 'example.org',
   users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
   sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-  adminTokens: { verify: async (t) => t === TOKEN },
+  auth: fakeAuthenticator({ [TOKEN]: 'officer' }),
   normalizeLocalpart: (raw) => raw.toLowerCase(),
   deriveCredentials: () => [],
 };

@@ -7,7 +7,7 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, removeTestDataDir, testDataDir, type TestDatabase } from '../../test/support/database.ts';
 import { silentLogger } from '../log.ts';
-import { createAdminTokenStore } from '../storage/admin-token-store.ts';
+import { createApiTokenStore } from '../storage/api-token-store.ts';
 import { lockDataDir } from '../storage/embedded.ts';
 import { createUserStore } from '../storage/user-store.ts';
 import { EXIT_ERROR, EXIT_OK, EXIT_USAGE, runCli, type CliIo } from './main.ts';
@@ -76,7 +76,7 @@ function accountLifecycle(getEnv: () => CliIo['env'], getDb: () => TestDatabase 
     const token = r.stdout.trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const db = getDb();
-    if (db) expect(await createAdminTokenStore(db.sql, { cacheMs: 0 }).verify(token)).toBe(true);
+    if (db) expect(await createApiTokenStore(db.sql, { cacheMs: 0 }).verify(token)).toBe(true);
   });
 
   it('deletes the user, then reports it missing', async () => {

@@ -18,7 +18,7 @@ import { SaslPrepError, deriveCredentials } from '../auth/scram.ts';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { normalizeLocalpart } from '../stanza/jid.ts';
-import { createAdminTokenStore, generateToken } from '../storage/admin-token-store.ts';
+import { createApiTokenStore, generateToken } from '../storage/api-token-store.ts';
 import { openDatabase } from '../storage/database.ts';
 import type { Database } from '../storage/database.types.ts';
 import { DataDirInUseError, SOCKET_FILE } from '../storage/embedded.ts';
@@ -187,7 +187,7 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
       if (label.length === 0 || label.length > MAX_LABEL_CHARS) throw new UsageError(`--label must be 1–${MAX_LABEL_CHARS} characters`);
       return withDatabase(io, async (db) => {
         const token = generateToken();
-        await createAdminTokenStore(db.sql).add(token, label);
+        await createApiTokenStore(db.sql).add(token, label);
         // stdout holds the token alone, for `TOKEN=$(warden token create)`; the advice goes to stderr.
         out(token);
         io.stderr.write('This admin token is shown only once; keep it somewhere safe. Use it as "Authorization: Bearer <token>".\n');

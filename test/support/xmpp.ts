@@ -10,6 +10,7 @@ process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
 
 export { xml };
+import type { Role } from '../../src/api/principal.ts';
 
 /** Stream-open and request timeout for test clients: generous, since CI machines are loaded. */
 export const CLIENT_TIMEOUT_MS = 15_000;
@@ -74,10 +75,11 @@ export async function connectParty(
 
 export const isMessage = (id?: string) => (el: Element) => el.is('message') && (id === undefined || el.attrs.id === id);
 
-export async function api(t: TestServer, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+/** One HTTP API call with the bearer token of the console account of `role` (admin: the bootstrap token). */
+export async function api(t: TestServer, method: string, path: string, body?: unknown, role: Role = 'admin'): Promise<{ status: number; json: any }> {
   const res = await fetch(`http://127.0.0.1:${t.server.ports.http}${path}`, {
     method,
-    headers: { authorization: `Bearer ${t.adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: { authorization: `Bearer ${t.tokens[role]}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();

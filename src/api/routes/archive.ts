@@ -1,6 +1,7 @@
 // Tamper evidence of the compliance archive: GET /api/v1/archive/verify[?chain=…] walks every hash
 // chain (audit/archive-verify.ts) and answers 200 either way; `ok` is false when a chain is
-// broken, and each broken chain names its first broken row; 404 for a chain with no rows. It reads the whole archive (or
+// broken, and each broken chain names its first broken row; 404 for a chain with no rows. Rows
+// deleted by retention count as `tombstoned`, not as breaks. It reads the whole archive (or
 // chain): on a large archive it takes a while, so clients should allow a long timeout.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Sql } from 'postgres';
@@ -13,16 +14,20 @@ export interface ArchiveRoutesDeps {
 
 const chainReportSchema = {
   type: 'object',
-  required: ['chain', 'rows', 'ok'],
+  required: ['chain', 'rows', 'tombstoned', 'ok'],
   properties: {
     chain: { type: 'string' },
+    // Rows present, and rows retention deleted (linked through their tombstones).
     rows: { type: 'integer' },
+    tombstoned: { type: 'integer' },
     ok: { type: 'boolean' },
     firstBroken: {
       type: 'object',
       required: ['id', 'chainSeq', 'stanzaId', 'ts', 'reason'],
       properties: {
+        // archive.id, or 'tombstone' (with tombstone: true) when the break is at a tombstone.
         id: { type: 'string' },
+        tombstone: { type: 'boolean' },
         chainSeq: { type: 'integer' },
         stanzaId: { type: 'string' },
         ts: { type: 'string', format: 'date-time' },
@@ -43,6 +48,7 @@ export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
     app.get<{ Querystring: { chain?: string } }>(
       '/verify',
       {
+        config: { roles: ['auditor', 'admin'] },
         schema: {
           querystring: {
             type: 'object',
@@ -56,7 +62,7 @@ export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
         const { chain } = request.query;
         const report = await verifyArchive(deps.sql, chain === undefined ? {} : { chain });
         // A mistyped chain name must not read as "0 rows, intact".
-        if (chain !== undefined && report.chains.every((c) => c.rows === 0)) {
+        if (chain !== undefined && report.chains.every((c) => c.rows + c.tombstoned === 0)) {
           throw notFound(`The archive has no chain ${JSON.stringify(chain)}.`, 'urn:warden:problem:chain-not-found', 'No such chain');
         }
         return report;

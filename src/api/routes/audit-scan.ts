@@ -19,6 +19,7 @@ export function auditScanRoutes(deps: AuditScanDeps): FastifyPluginAsync {
     app.post<{ Body: { text: string; from?: string; to?: string; type?: string } }>(
       '/scan',
       {
+        config: { roles: ['officer', 'admin'] },
         schema: {
           body: {
             type: 'object',

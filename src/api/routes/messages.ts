@@ -17,11 +17,14 @@ import type { Verdict } from '../../audit/archive-record.ts';
 import { bareString, isJidError, normalizeLocalpart, parseJid } from '../../stanza/jid.ts';
 import { badRequest, problemSchema } from '../errors.ts';
 import { matchSchema } from '../schemas.ts';
+import type { AccessLog } from '../../audit/access-log.types.ts';
+import { principalOf } from '../principal.ts';
 
 export interface MessagesRoutesDeps {
   readonly sql: Sql;
   /** This server's domain: a bare localpart in `user`/`peer` is a user of it. */
   readonly domain: string;
+  readonly accessLog: AccessLog;
 }
 
 interface SearchQuerystring {
@@ -78,6 +81,7 @@ export function messagesRoutes(deps: MessagesRoutesDeps): FastifyPluginAsync {
     app.get<{ Querystring: SearchQuerystring }>(
       '/',
       {
+        config: { roles: ['officer'] },
         schema: {
           querystring: {
             type: 'object',
@@ -120,7 +124,16 @@ export function messagesRoutes(deps: MessagesRoutesDeps): FastifyPluginAsync {
           cursor = decodeCursor(request.query.cursor);
           if (cursor === undefined) throw badRequest('cursor: not a cursor from this API (pass `next` of the previous page as it is).');
         }
-        return searchArchive(deps.sql, { q, user, peer, since, until, verdict, limit, cursor });
+        const result = await searchArchive(deps.sql, { q, user, peer, since, until, verdict, limit, cursor });
+        // Recorded before the answer leaves: a search that cannot be logged is not answered.
+        await deps.accessLog.record({
+          principal: principalOf(request),
+          ip: request.ip,
+          action: 'search',
+          query: { ...request.query },
+          messageIds: result.items.map((m) => m.id),
+        });
+        return result;
       },
     );
   };

@@ -54,6 +54,7 @@ export function retroScansRoutes(deps: RetroScansRoutesDeps): FastifyPluginAsync
     app.post<{ Body: CreateBody }>(
       '/',
       {
+        config: { roles: ['officer', 'admin'] },
         schema: {
           body: {
             type: 'object',
@@ -90,7 +91,7 @@ export function retroScansRoutes(deps: RetroScansRoutesDeps): FastifyPluginAsync
 
     app.get<{ Params: { id: string } }>(
       '/:id',
-      { schema: { params: ID_PARAMS, response: { 200: retroScanSchema, 400: problemSchema, 404: problemSchema } } },
+      { config: { roles: ['officer', 'admin'] }, schema: { params: ID_PARAMS, response: { 200: retroScanSchema, 400: problemSchema, 404: problemSchema } } },
       async (request): Promise<RetroScanJob> => {
         const job = await getRetroScan(deps.sql, request.params.id);
         if (job === undefined) throw noSuchJob(request.params.id);
@@ -100,7 +101,7 @@ export function retroScansRoutes(deps: RetroScansRoutesDeps): FastifyPluginAsync
 
     app.post<{ Params: { id: string } }>(
       '/:id/cancel',
-      { schema: { params: ID_PARAMS, response: { 200: retroScanSchema, 400: problemSchema, 404: problemSchema } } },
+      { config: { roles: ['officer', 'admin'] }, schema: { params: ID_PARAMS, response: { 200: retroScanSchema, 400: problemSchema, 404: problemSchema } } },
       async (request): Promise<RetroScanJob> => {
         const job = await cancelRetroScan(deps.sql, request.params.id);
         if (job === undefined) throw noSuchJob(request.params.id);

@@ -72,19 +72,20 @@ export function rulesRoutes(deps: RulesRouteDeps): FastifyPluginAsync {
   return async (app) => {
     const noSuchRule = (id: string) => notFound(`There is no rule ${JSON.stringify(id)}.`);
 
-    app.post('/', { schema: { body: ruleBodySchema, response: { 201: ruleSchema, 400: problemSchema } } }, async (request, reply) => {
+    app.post('/', { config: { roles: ['admin'] }, schema: { body: ruleBodySchema, response: { 201: ruleSchema, 400: problemSchema } } }, async (request, reply) => {
       const { rule, version } = await deps.rules.create(validated(request.body));
       await deps.policy.reload();
       return reply.code(201).send(present(rule, version));
     });
 
     app.get('/', {
+      config: { roles: ['admin', 'officer'] },
       schema: {
         response: { 200: { type: 'object', required: ['items', 'policyVersion'], properties: { items: { type: 'array', items: ruleSchema }, policyVersion: { type: 'integer' } } } },
       },
     }, async () => ({ items: (await deps.rules.list()).map((r) => present(r)), policyVersion: deps.policy.version }));
 
-    app.get<{ Params: { id: string } }>('/:id', { schema: { params: idParams, response: { 200: ruleSchema, 404: problemSchema } } }, async (request) => {
+    app.get<{ Params: { id: string } }>('/:id', { config: { roles: ['admin', 'officer'] }, schema: { params: idParams, response: { 200: ruleSchema, 404: problemSchema } } }, async (request) => {
       const rule = await deps.rules.get(request.params.id);
       if (!rule) throw noSuchRule(request.params.id);
       return present(rule);
@@ -92,7 +93,7 @@ export function rulesRoutes(deps: RulesRouteDeps): FastifyPluginAsync {
 
     app.put<{ Params: { id: string } }>(
       '/:id',
-      { schema: { params: idParams, body: ruleBodySchema, response: { 200: ruleSchema, 400: problemSchema, 404: problemSchema } } },
+      { config: { roles: ['admin'] }, schema: { params: idParams, body: ruleBodySchema, response: { 200: ruleSchema, 400: problemSchema, 404: problemSchema } } },
       async (request) => {
         const updated = await deps.rules.update(request.params.id, validated(request.body));
         if (!updated) throw noSuchRule(request.params.id);
@@ -101,7 +102,7 @@ export function rulesRoutes(deps: RulesRouteDeps): FastifyPluginAsync {
       },
     );
 
-    app.delete<{ Params: { id: string } }>('/:id', { schema: { params: idParams, response: { 404: problemSchema } } }, async (request, reply) => {
+    app.delete<{ Params: { id: string } }>('/:id', { config: { roles: ['admin'] }, schema: { params: idParams, response: { 404: problemSchema } } }, async (request, reply) => {
       const deleted = await deps.rules.delete(request.params.id);
       if (!deleted) throw noSuchRule(request.params.id);
       await deps.policy.reload();
@@ -119,7 +120,7 @@ export function groupsRoutes(deps: RulesRouteDeps): FastifyPluginAsync {
       properties: { name: { type: 'string' }, members: { type: 'array', items: { type: 'string' } }, policyVersion: { type: 'integer' } },
     } as const;
 
-    app.get<{ Params: { name: string } }>('/:name', { schema: { params: nameParams, response: { 200: membersSchema } } }, async (request) => ({
+    app.get<{ Params: { name: string } }>('/:name', { config: { roles: ['admin'] }, schema: { params: nameParams, response: { 200: membersSchema } } }, async (request) => ({
       name: request.params.name,
       members: await deps.rules.groupMembers(request.params.name),
     }));
@@ -127,6 +128,7 @@ export function groupsRoutes(deps: RulesRouteDeps): FastifyPluginAsync {
     app.put<{ Params: { name: string }; Body: { members: string[] } }>(
       '/:name',
       {
+        config: { roles: ['admin'] },
         schema: {
           params: nameParams,
           body: { type: 'object', required: ['members'], additionalProperties: false, properties: { members: { type: 'array', maxItems: 100_000, items: { type: 'string', minLength: 1, maxLength: 1023 } } } },

@@ -17,6 +17,7 @@ export const sessionsRoutes: FastifyPluginAsync<SessionsPluginOptions> = async (
   app.get(
     '/',
     {
+      config: { roles: ['admin'] },
       schema: {
         response: {
           200: {
@@ -49,6 +50,7 @@ export const sessionsRoutes: FastifyPluginAsync<SessionsPluginOptions> = async (
   app.delete<{ Params: { jid: string } }>(
     '/:jid',
     {
+      config: { roles: ['admin'] },
       schema: {
         params: { type: 'object', required: ['jid'], properties: { jid: { type: 'string', minLength: 1, maxLength: MAX_FULL_JID_CHARS } } },
         response: { 400: problemSchema, 404: problemSchema },

@@ -81,6 +81,7 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
   app.post<{ Body: CreateUserBody }>(
     '/',
     {
+      config: { roles: ['admin'] },
       schema: {
         body: {
           type: 'object',
@@ -105,6 +106,7 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
   app.get<{ Querystring: ListQuery }>(
     '/',
     {
+      config: { roles: ['admin'] },
       schema: {
         querystring: {
           type: 'object',
@@ -159,7 +161,7 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
 
   app.delete<{ Params: UsernameParams }>(
     '/:username',
-    { schema: { params: usernameParams, response: { 400: problemSchema, 404: problemSchema } } },
+    { config: { roles: ['admin'] }, schema: { params: usernameParams, response: { 400: problemSchema, 404: problemSchema } } },
     async (request, reply) => {
       const username = normalise(request.params.username);
       if (!(await deps.users.delete(username))) throw noSuchUser(username);
@@ -172,6 +174,7 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
   app.put<{ Params: UsernameParams; Body: PasswordBody }>(
     '/:username/password',
     {
+      config: { roles: ['admin'] },
       schema: {
         params: usernameParams,
         body: { type: 'object', required: ['password'], additionalProperties: false, properties: { password: passwordSchema } },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
-import { createAdminTokenStore, generateToken, hashToken } from './admin-token-store.ts';
+import { createApiTokenStore, generateToken, hashToken } from './api-token-store.ts';
 
 let db: TestDatabase;
 
@@ -19,9 +19,9 @@ describe('generateToken', () => {
   });
 });
 
-describe('AdminTokenStore', () => {
+describe('ApiTokenStore', () => {
   it('verifies a stored token and rejects others', async () => {
-    const store = createAdminTokenStore(db.sql);
+    const store = createApiTokenStore(db.sql);
     const token = generateToken();
     await store.add(token, 'ops laptop');
     expect(await store.verify(token)).toBe(true);
@@ -31,7 +31,7 @@ describe('AdminTokenStore', () => {
   });
 
   it('stores only the SHA-256 of the token, and records its use', async () => {
-    const store = createAdminTokenStore(db.sql);
+    const store = createApiTokenStore(db.sql);
     const token = generateToken();
     await store.add(token, 'ci');
     const rows = await db.sql<{ token_hash: Buffer; label: string; last_used_at: Date | null }[]>`
@@ -48,14 +48,14 @@ describe('AdminTokenStore', () => {
   });
 
   it('refuses the same token twice', async () => {
-    const store = createAdminTokenStore(db.sql);
+    const store = createApiTokenStore(db.sql);
     const token = generateToken();
     await store.add(token, 'one');
     await expect(store.add(token, 'two')).rejects.toThrow();
   });
 
   it('counts the tokens', async () => {
-    const store = createAdminTokenStore(db.sql);
+    const store = createApiTokenStore(db.sql);
     const before = await store.count();
     await store.add(generateToken(), 'a');
     await store.add(generateToken(), 'b');
@@ -64,7 +64,7 @@ describe('AdminTokenStore', () => {
 
   it('remembers a known token for cacheMs without asking the database', async () => {
     let now = 1_000_000;
-    const store = createAdminTokenStore(db.sql, { cacheMs: 30_000, now: () => now });
+    const store = createApiTokenStore(db.sql, { cacheMs: 30_000, now: () => now });
     const token = generateToken();
     await store.add(token, 'cached');
     expect(await store.verify(token)).toBe(true);
@@ -76,7 +76,7 @@ describe('AdminTokenStore', () => {
   });
 
   it('does not remember unknown tokens', async () => {
-    const store = createAdminTokenStore(db.sql);
+    const store = createApiTokenStore(db.sql);
     const token = generateToken();
     expect(await store.verify(token)).toBe(false);
     await store.add(token, 'late');

@@ -1,0 +1,36 @@
+// Cursor pagination shared by the list routes: `{items, next}`, `limit` 1..500 (default 50),
+// `cursor` = the `next` of the previous page, opaque to clients (base64url of the sort key).
+import { badRequest, ProblemType } from './errors.ts';
+
+export const DEFAULT_PAGE_LIMIT = 50;
+export const MAX_PAGE_LIMIT = 500;
+
+export const limitSchema = { type: 'integer', minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT } as const;
+export const cursorSchema = { type: 'string', minLength: 1, maxLength: 400 } as const;
+
+export function pageSchema(item: object) {
+  return {
+    type: 'object',
+    required: ['items', 'next'],
+    properties: { items: { type: 'array', items: item }, next: { type: ['string', 'null'] } },
+  } as const;
+}
+
+export function encodePageCursor(key: string): string {
+  return Buffer.from(key, 'utf8').toString('base64url');
+}
+
+/** The sort key in a cursor; a 400 problem when it is not one of ours (per `valid`). */
+export function decodePageCursor(cursor: string | undefined, valid: (key: string) => boolean): string | undefined {
+  if (cursor === undefined) return undefined;
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!valid(key)) throw badRequest('cursor: not a cursor from this API (pass `next` of the previous page as it is).', ProblemType.invalidCursor, 'Invalid cursor');
+  return key;
+}
+
+/** Fetches limit+1 rows to learn whether a next page exists. */
+export function page<T>(rows: T[], limit: number, keyOf: (row: T) => string): { items: T[]; next: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next: rows.length > limit && last !== undefined ? encodePageCursor(keyOf(last)) : null };
+}

@@ -1,0 +1,134 @@
+// Console login: POST /api/v1/auth/login, POST /api/v1/auth/logout, GET /api/v1/auth/me.
+// Failures are throttled per address and per account name (so one address cannot guess many
+// passwords, nor many addresses one password); an unknown account costs the same scrypt time and
+// gets the same answer as a wrong password. Logins and failures go to the access log.
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { DUMMY_PASSWORD_HASH, MAX_PASSWORD_CHARS, verifyPassword } from '../../accounts/password-hash.ts';
+import type { ConsoleAccountStore } from '../../accounts/account-store.ts';
+import type { ConsoleSessionStore } from '../../accounts/session-store.ts';
+import type { AccessLog } from '../../audit/access-log.types.ts';
+import type { LoginThrottle } from '../../auth/throttle.ts';
+import type { Logger } from '../../log.ts';
+import { SESSION_COOKIE, cookieValue } from '../auth.ts';
+import { ApiProblem, ProblemType, problemSchema } from '../errors.ts';
+import { principalOf, ROLES, type Principal } from '../principal.ts';
+
+export interface LoginRoutesDeps {
+  readonly accounts: ConsoleAccountStore;
+  readonly sessions: ConsoleSessionStore;
+  readonly accessLog: AccessLog;
+  /** Keys 'ip:<address>' and 'account:<name>'. */
+  readonly throttle: LoginThrottle;
+  readonly log?: Logger;
+}
+
+interface LoginBody {
+  username: string;
+  password: string;
+}
+
+const meSchema = {
+  type: 'object',
+  required: ['username', 'role', 'via', 'csrfToken'],
+  properties: {
+    username: { type: 'string' },
+    role: { type: 'string', enum: [...ROLES] },
+    via: { type: 'string', enum: ['session', 'token'] },
+    csrfToken: { type: ['string', 'null'] },
+  },
+} as const;
+
+function sessionCookie(request: FastifyRequest, value: string, maxAgeSeconds: number): string {
+  // Secure only where the browser reached us over HTTPS (directly or via a trusted proxy):
+  // over plain HTTP on localhost the browser would otherwise drop the cookie.
+  const secure = request.protocol === 'https' ? '; Secure' : '';
+  return `${SESSION_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`;
+}
+
+const invalidCredentials = () =>
+  new ApiProblem(401, 'The username or password is wrong.', { type: ProblemType.invalidCredentials, title: 'Invalid credentials' });
+
+export function loginRoutes(deps: LoginRoutesDeps): FastifyPluginAsync {
+  const { accounts, sessions, accessLog, throttle } = deps;
+  return async (app) => {
+    app.post<{ Body: LoginBody }>(
+      '/login',
+      {
+        config: { roles: 'public' },
+        schema: {
+          body: {
+            type: 'object',
+            required: ['username', 'password'],
+            additionalProperties: false,
+            properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: MAX_PASSWORD_CHARS } },
+          },
+          response: {
+            200: {
+              type: 'object',
+              required: ['username', 'role', 'csrfToken', 'expiresAt'],
+              properties: { username: { type: 'string' }, role: { type: 'string' }, csrfToken: { type: 'string' }, expiresAt: { type: 'string', format: 'date-time' } },
+            },
+            400: problemSchema,
+            401: problemSchema,
+            429: problemSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const username = request.body.username.toLowerCase();
+        const ipKey = `ip:${request.ip}`;
+        const accountKey = `account:${username}`;
+        const wait = Math.max(throttle.retryAfter(ipKey), throttle.retryAfter(accountKey));
+        if (wait > 0) {
+          const seconds = Math.ceil(wait / 1000);
+          throw new ApiProblem(429, `Too many failed logins; try again in ${seconds} s.`, {
+            type: ProblemType.tooManyAttempts,
+            title: 'Too many attempts',
+            headers: { 'Retry-After': String(seconds) },
+          });
+        }
+        const stored = await accounts.passwordHash(username);
+        const ok = await verifyPassword(request.body.password, stored?.passwordHash ?? DUMMY_PASSWORD_HASH);
+        if (!ok || stored === undefined) {
+          throttle.recordFailure(ipKey);
+          throttle.recordFailure(accountKey);
+          // A name that is no account is not logged: it may be a password typed in the wrong box.
+          const who: Principal = { actor: stored === undefined ? '(unknown account)' : username, role: stored?.role ?? 'auditor', via: 'session', account: undefined };
+          await accessLog.record({ principal: who, ip: request.ip, action: 'login.failed', detail: { knownAccount: stored !== undefined } });
+          deps.log?.warn('console login failed', { ip: request.ip });
+          throw invalidCredentials();
+        }
+        throttle.recordSuccess(ipKey);
+        throttle.recordSuccess(accountKey);
+        const { cookie, session } = await sessions.create(username, stored.role, request.ip);
+        await accessLog.record({ principal: { actor: username, role: stored.role, via: 'session', account: username }, ip: request.ip, action: 'login' });
+        const maxAge = Math.max(1, Math.floor((session.expiresAt.getTime() - Date.now()) / 1000));
+        void reply.header('Set-Cookie', sessionCookie(request, cookie, maxAge)).header('Cache-Control', 'no-store');
+        return { username, role: stored.role, csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
+      },
+    );
+
+    app.post(
+      '/logout',
+      { config: { roles: 'any' }, schema: { response: { 204: { type: 'null' }, 401: problemSchema, 403: problemSchema } } },
+      async (request, reply: FastifyReply) => {
+        const principal = principalOf(request);
+        const cookie = cookieValue(request.headers.cookie, SESSION_COOKIE);
+        if (principal.via === 'session' && cookie !== undefined) await sessions.end(cookie);
+        await accessLog.record({ principal, ip: request.ip, action: 'logout' });
+        return reply.header('Set-Cookie', sessionCookie(request, '', 0)).code(204).send();
+      },
+    );
+
+    app.get('/me', { config: { roles: 'any' }, schema: { response: { 200: meSchema, 401: problemSchema } } }, async (request, reply) => {
+      const principal = principalOf(request);
+      let csrfToken: string | null = null;
+      if (principal.via === 'session') {
+        const cookie = cookieValue(request.headers.cookie, SESSION_COOKIE);
+        csrfToken = cookie === undefined ? null : ((await sessions.lookup(cookie))?.csrfToken ?? null);
+      }
+      void reply.header('Cache-Control', 'no-store');
+      return { username: principal.actor, role: principal.role, via: principal.via, csrfToken };
+    });
+  };
+}
