@@ -3,6 +3,8 @@
 //   without, an embedded store this test process is serving — exactly "the server is running on
 //   the embedded store", so the CLI must reach it through the socket in DATA_DIR;
 // - a fresh embedded DATA_DIR nobody holds, which the CLI opens itself.
+import { createConsoleAccountStore } from '../accounts/account-store.ts';
+import { verifyPassword } from '../accounts/password-hash.ts';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, removeTestDataDir, testDataDir, type TestDatabase } from '../../test/support/database.ts';
@@ -50,6 +52,23 @@ function accountLifecycle(getEnv: () => CliIo['env'], getDb: () => TestDatabase 
     const r = await run(getEnv(), ['user', 'add', 'ALICE'], 'x\n');
     expect(r.code).toBe(EXIT_ERROR);
     expect(r.stderr).toBe('warden: user alice already exists\n');
+  });
+
+  it('adds a console account with a role, lists it, refuses a short password and deletes it', async () => {
+    const added = await run(getEnv(), ['account', 'add', 'olivia', '--role', 'officer', '--password-stdin'], 'a long enough secret\n');
+    expect(added).toMatchObject({ code: EXIT_OK, stdout: 'created console account olivia (officer)\n' });
+    const db = getDb();
+    if (db) {
+      const stored = await createConsoleAccountStore(db.sql).passwordHash('olivia');
+      expect(stored?.role).toBe('officer');
+      expect(await verifyPassword('a long enough secret', stored!.passwordHash)).toBe(true);
+    }
+    expect((await run(getEnv(), ['account', 'add', 'olivia', '--role', 'officer', '--password-stdin'], 'another secret!!\n')).code).toBe(EXIT_ERROR);
+    expect((await run(getEnv(), ['account', 'add', 'short', '--role', 'auditor', '--password-stdin'], 'short\n')).stderr).toMatch(/at least 10 characters/);
+    expect((await run(getEnv(), ['account', 'add', 'x', '--role', 'boss', '--password-stdin'], 'a long enough secret\n')).code).toBe(EXIT_USAGE);
+    expect((await run(getEnv(), ['account', 'list'])).stdout).toMatch(/^olivia\tofficer\t\d{4}-/m);
+    expect(await run(getEnv(), ['account', 'delete', 'olivia'])).toMatchObject({ code: EXIT_OK, stdout: 'deleted console account olivia\n' });
+    expect((await run(getEnv(), ['account', 'delete', 'olivia'])).code).toBe(EXIT_ERROR);
   });
 
   it('lists the user', async () => {

@@ -19,6 +19,8 @@ import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { normalizeLocalpart } from '../stanza/jid.ts';
 import { createApiTokenStore, generateToken } from '../storage/api-token-store.ts';
+import { CONSOLE_USERNAME, createConsoleAccountStore } from '../accounts/account-store.ts';
+import { MIN_PASSWORD_CHARS, hashPassword } from '../accounts/password-hash.ts';
 import { openDatabase } from '../storage/database.ts';
 import type { Database } from '../storage/database.types.ts';
 import { DataDirInUseError, SOCKET_FILE } from '../storage/embedded.ts';
@@ -49,6 +51,11 @@ const USAGE = `Usage: warden <command>
   user passwd <name> [--password-stdin]   set a new password
   user delete <name>                      delete an account
   user list                               list accounts (name, creation time)
+  account add <name> --role <r> [--password-stdin]
+                                          create a console account (role admin, officer
+                                          or auditor) for the web console and API
+  account list                            list console accounts (name, role, creation time)
+  account delete <name>                   delete a console account (its sessions and tokens end)
   token create [--label <text>]           create an admin API token; it is printed once
   archive verify [--chain <name>]         check the archive's hash chains; exit 3 when broken
   migrate                                 apply pending database migrations
@@ -176,6 +183,54 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
         }
         default:
           throw new UsageError(sub === undefined ? 'user: missing subcommand (add, passwd, delete, list)' : `user: unknown subcommand ${JSON.stringify(sub)}`);
+      }
+    }
+    case 'account': {
+      switch (sub) {
+        case 'add': {
+          const { values, positionals } = parse(rest, { 'password-stdin': { type: 'boolean' }, role: { type: 'string' } }, ['name']);
+          const username = positionals[0] ?? '';
+          if (!CONSOLE_USERNAME.test(username)) throw new UsageError('account name: 1–64 characters a–z, 0–9, ".", "_" or "-"');
+          const role = values.role;
+          if (role !== 'admin' && role !== 'officer' && role !== 'auditor') throw new UsageError('--role must be admin, officer or auditor');
+          return withDatabase(io, async (db) => {
+            const accounts = createConsoleAccountStore(db.sql);
+            if ((await accounts.get(username)) !== undefined) throw new CliError(`console account ${username} already exists`);
+            const password = await readPassword(io, values['password-stdin'] === true);
+            if ([...password].length < MIN_PASSWORD_CHARS) throw new CliError(`the password must have at least ${MIN_PASSWORD_CHARS} characters`);
+            if (!(await accounts.create({ username, role, passwordHash: await hashPassword(password), createdBy: 'cli' }))) {
+              throw new CliError(`console account ${username} already exists`);
+            }
+            out(`created console account ${username} (${role})`);
+            return EXIT_OK;
+          });
+        }
+        case 'list': {
+          parse(rest, {}, []);
+          return withDatabase(io, async (db) => {
+            const accounts = createConsoleAccountStore(db.sql);
+            let after: string | undefined;
+            for (;;) {
+              const page = await accounts.list(after === undefined ? { limit: 1000 } : { limit: 1000, after });
+              for (const a of page) out(`${a.username}\t${a.role}\t${a.createdAt.toISOString()}`);
+              const last = page[page.length - 1];
+              if (last === undefined) break;
+              after = last.username;
+            }
+            return EXIT_OK;
+          });
+        }
+        case 'delete': {
+          const { positionals } = parse(rest, {}, ['name']);
+          const username = positionals[0] ?? '';
+          return withDatabase(io, async (db) => {
+            if (!(await createConsoleAccountStore(db.sql).delete(username))) throw new CliError(`console account ${username} does not exist`);
+            out(`deleted console account ${username}`);
+            return EXIT_OK;
+          });
+        }
+        default:
+          throw new UsageError(sub === undefined ? 'account: missing subcommand (add, list, delete)' : `account: unknown subcommand ${JSON.stringify(sub)}`);
       }
     }
     case 'token': {
