@@ -1,0 +1,219 @@
+// Console identity over a real server: accounts, login with cookie + CSRF, throttling, API
+// tokens bound to accounts (expiry, revocation), roles, and the access log that records it all.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './support/server.ts';
+
+let t: TestServer;
+let base: string;
+beforeAll(async () => {
+  t = await startTestServer({ LOGIN_MAX_FAILURES: '3' });
+  base = `http://127.0.0.1:${t.server.ports.http}`;
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+interface Call {
+  method?: string;
+  token?: string;
+  cookie?: string;
+  csrf?: string;
+  body?: unknown;
+}
+async function call(path: string, c: Call = {}): Promise<{ status: number; json: any; headers: Headers }> {
+  const headers: Record<string, string> = {};
+  if (c.token !== undefined) headers.authorization = `Bearer ${c.token}`;
+  if (c.cookie !== undefined) headers.cookie = c.cookie;
+  if (c.csrf !== undefined) headers['x-csrf-token'] = c.csrf;
+  if (c.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + path, { method: c.method ?? 'GET', headers, body: c.body === undefined ? undefined : JSON.stringify(c.body) });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : undefined, headers: res.headers };
+}
+const admin = () => t.adminToken;
+
+async function login(username: string, password: string) {
+  const res = await call('/api/v1/auth/login', { method: 'POST', body: { username, password } });
+  const setCookie = res.headers.get('set-cookie') ?? '';
+  return { ...res, setCookie, cookie: setCookie.split(';')[0] ?? '' };
+}
+
+describe('console accounts (admin)', () => {
+  it('creates accounts with a role; refuses duplicates, bad names, short passwords and unknown roles', async () => {
+    const created = await call('/api/v1/accounts', { method: 'POST', token: admin(), body: { username: 'olivia', password: 'olivia-long-password', role: 'officer' } });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ username: 'olivia', role: 'officer', createdBy: expect.stringMatching(/^bootstrap-token:/) });
+    expect(created.json.password).toBeUndefined();
+    expect((await call('/api/v1/accounts', { method: 'POST', token: admin(), body: { username: 'audrey', password: 'audrey-long-password', role: 'auditor' } })).status).toBe(201);
+    const dup = await call('/api/v1/accounts', { method: 'POST', token: admin(), body: { username: 'olivia', password: 'another-long-one', role: 'admin' } });
+    expect(dup.status).toBe(409);
+    expect(dup.headers.get('content-type')).toContain('application/problem+json');
+    for (const body of [
+      { username: 'Olivia Smith', password: 'olivia-long-password', role: 'officer' },
+      { username: 'short', password: 'short', role: 'officer' },
+      { username: 'boss', password: 'boss-long-password', role: 'boss' },
+      { username: 'nopass', role: 'officer' },
+    ]) {
+      const res = await call('/api/v1/accounts', { method: 'POST', token: admin(), body });
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.json.detail.length).toBeGreaterThan(5);
+    }
+  });
+
+  it('lists accounts in pages', async () => {
+    const first = await call('/api/v1/accounts?limit=2', { token: admin() });
+    expect(first.status).toBe(200);
+    expect(first.json.items.map((a: { username: string }) => a.username)).toEqual(['auditor', 'audrey']);
+    const second = await call(`/api/v1/accounts?limit=2&cursor=${first.json.next}`, { token: admin() });
+    expect(second.json.items.map((a: { username: string }) => a.username)).toEqual(['officer', 'olivia']);
+    expect(second.json.next).toBeNull();
+    expect((await call('/api/v1/accounts?cursor=!!garbage!!', { token: admin() })).status).toBe(400);
+  });
+
+  it('answers 401 without credentials and 403 to an officer or auditor', async () => {
+    const none = await call('/api/v1/accounts');
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="warden"');
+    expect((await call('/api/v1/accounts', { token: t.tokens.officer })).status).toBe(403);
+    const auditor = await call('/api/v1/accounts', { method: 'POST', token: t.tokens.auditor, body: { username: 'x1', password: 'x1-long-password', role: 'admin' } });
+    expect(auditor.status).toBe(403);
+    expect(auditor.json.type).toBe('urn:warden:problem:forbidden');
+  });
+});
+
+describe('console login', () => {
+  it('sets an HttpOnly SameSite=Strict session cookie and answers the CSRF token', async () => {
+    const res = await login('olivia', 'olivia-long-password');
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ username: 'olivia', role: 'officer', csrfToken: expect.any(String) });
+    expect(res.setCookie).toMatch(/^warden_session=[A-Za-z0-9_-]{43}; /);
+    expect(res.setCookie).toContain('HttpOnly');
+    expect(res.setCookie).toContain('SameSite=Strict');
+    expect(res.setCookie).toContain('Path=/');
+    expect(res.setCookie).not.toContain('Secure'); // plain HTTP here; over HTTPS it is Secure
+    const me = await call('/api/v1/auth/me', { cookie: res.cookie });
+    expect(me.json).toEqual({ username: 'olivia', role: 'officer', via: 'session', csrfToken: res.json.csrfToken });
+    // The cookie carries the officer's role: search is allowed, accounts are not.
+    expect((await call('/api/v1/messages?q=x', { cookie: res.cookie })).status).toBe(200);
+    expect((await call('/api/v1/accounts', { cookie: res.cookie })).status).toBe(403);
+  });
+
+  it('refuses a state-changing request made with the cookie but without the CSRF token', async () => {
+    const { cookie, json } = await login('olivia', 'olivia-long-password');
+    const body = { account: 'olivia', label: 'from the console' };
+    const without = await call('/api/v1/tokens', { method: 'POST', cookie, body });
+    expect(without.status).toBe(403);
+    expect(without.json.type).toBe('urn:warden:problem:csrf');
+    expect((await call('/api/v1/tokens', { method: 'POST', cookie, csrf: 'wrong', body })).status).toBe(403);
+    const withToken = await call('/api/v1/tokens', { method: 'POST', cookie, csrf: json.csrfToken, body });
+    expect(withToken.status).toBe(201);
+  });
+
+  it('gives the same 401 for a wrong password and an unknown account', async () => {
+    const wrong = await login('audrey', 'not-her-password');
+    const unknown = await login('nobody', 'not-her-password');
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    expect(wrong.json).toEqual(unknown.json);
+    expect(wrong.setCookie).toBe('');
+  });
+
+  it('ends the session on logout', async () => {
+    const { cookie, json } = await login('audrey', 'audrey-long-password');
+    expect((await call('/api/v1/auth/me', { cookie })).status).toBe(200);
+    const out = await call('/api/v1/auth/logout', { method: 'POST', cookie, csrf: json.csrfToken });
+    expect(out.status).toBe(204);
+    expect(out.headers.get('set-cookie')).toMatch(/^warden_session=; .*Max-Age=0/);
+    expect((await call('/api/v1/auth/me', { cookie })).status).toBe(401);
+  });
+
+  it('throttles repeated failures for an account with 429 and Retry-After, even with the right password', async () => {
+    // LOGIN_MAX_FAILURES=3 for this server (her successful login above cleared earlier failures).
+    for (const wrong of ['wrong-1', 'wrong-2', 'wrong-3']) expect((await login('audrey', wrong)).status).toBe(401);
+    const locked = await login('audrey', 'audrey-long-password');
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(locked.json.type).toBe('urn:warden:problem:too-many-attempts');
+  });
+});
+
+describe('API tokens', () => {
+  it('act with their account\'s role; an officer manages only their own', async () => {
+    const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'olivia', label: 'script' } });
+    expect(made.status).toBe(201);
+    expect(made.json).toMatchObject({ account: 'olivia', label: 'script', expiresAt: null, token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    const token = made.json.token as string;
+    expect((await call('/api/v1/auth/me', { token })).json).toMatchObject({ username: 'olivia', role: 'officer', via: 'token', csrfToken: null });
+    expect((await call('/api/v1/messages', { token })).status).toBe(200);
+    expect((await call('/api/v1/users', { token })).status).toBe(403);
+    // Own tokens only: listing shows olivia's, and creating one for someone else is refused.
+    const mine = await call('/api/v1/tokens', { token });
+    expect(mine.json.items.length).toBeGreaterThan(0);
+    expect(mine.json.items.every((i: { account: string }) => i.account === 'olivia')).toBe(true);
+    expect(mine.json.items.some((i: { token?: string }) => i.token !== undefined)).toBe(false);
+    expect((await call('/api/v1/tokens?account=audrey', { token })).status).toBe(403);
+    expect((await call('/api/v1/tokens', { method: 'POST', token, body: { account: 'audrey' } })).status).toBe(403);
+    // Revoked: refused at once.
+    expect((await call(`/api/v1/tokens/${made.json.id}`, { method: 'DELETE', token })).status).toBe(204);
+    const after = await call('/api/v1/auth/me', { token });
+    expect(after.status).toBe(401);
+    expect(after.headers.get('www-authenticate')).toContain('invalid_token');
+  });
+
+  it('expire', async () => {
+    const expiresAt = new Date(Date.now() + 1500).toISOString();
+    const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'audrey', expiresAt } });
+    expect(made.status).toBe(201);
+    expect(made.json.expiresAt).toBe(expiresAt);
+    expect((await call('/api/v1/access-log/verify', { token: made.json.token })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1700));
+    expect((await call('/api/v1/access-log/verify', { token: made.json.token })).status).toBe(401);
+    const past = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'audrey', expiresAt: '2001-01-01T00:00:00Z' } });
+    expect(past.status).toBe(400);
+  });
+
+  it('die with their account', async () => {
+    expect((await call('/api/v1/accounts', { method: 'POST', token: admin(), body: { username: 'temp', password: 'temporary-password', role: 'officer' } })).status).toBe(201);
+    const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'temp' } });
+    expect((await call('/api/v1/auth/me', { token: made.json.token })).status).toBe(200);
+    expect((await call('/api/v1/accounts/temp', { method: 'DELETE', token: admin() })).status).toBe(204);
+    expect((await call('/api/v1/auth/me', { token: made.json.token })).status).toBe(401);
+    expect((await call('/api/v1/accounts/temp', { method: 'DELETE', token: admin() })).status).toBe(404);
+  });
+
+  it('are stored hashed: the token never appears in the database', async () => {
+    const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'olivia' } });
+    const hits = await t.db.sql`SELECT 1 FROM admin_tokens WHERE encode(token_hash, 'escape') LIKE ${'%' + made.json.token + '%'} OR label LIKE ${'%' + made.json.token + '%'}`;
+    expect(hits).toHaveLength(0);
+  });
+});
+
+describe('access log (auditor)', () => {
+  it('shows logins, failures, account and token changes and an officer\'s search, and verifies', async () => {
+    await call(`/api/v1/messages?q=${encodeURIComponent('蓝鲸')}`, { token: t.tokens.officer });
+    const page = await call('/api/v1/access-log?limit=500', { token: t.tokens.auditor });
+    expect(page.status).toBe(200);
+    const actions = page.json.items.map((e: { action: string }) => e.action);
+    for (const a of ['login', 'login.failed', 'logout', 'account.create', 'account.delete', 'token.create', 'token.revoke', 'search']) expect(actions).toContain(a);
+    const search = page.json.items.find((e: { action: string; query: { q?: string } }) => e.action === 'search' && e.query.q === '蓝鲸');
+    expect(search).toMatchObject({ actor: 'officer', role: 'officer', via: 'token', ip: '127.0.0.1' });
+    const unknown = page.json.items.find((e: { action: string; actor: string }) => e.action === 'login.failed' && e.actor !== 'audrey');
+    expect(unknown.actor).toBe('(unknown account)'); // a mistyped name may be a password: not logged
+    expect((await call('/api/v1/access-log/verify', { token: t.tokens.auditor })).json).toMatchObject({ ok: true });
+  });
+
+  it('pages with a cursor and filters by actor and action', async () => {
+    const first = await call('/api/v1/access-log?limit=3', { token: t.tokens.auditor });
+    const second = await call(`/api/v1/access-log?limit=3&cursor=${first.json.next}`, { token: t.tokens.auditor });
+    expect(Number(second.json.items[0].seq)).toBe(Number(first.json.items[2].seq) - 1);
+    const olivia = await call('/api/v1/access-log?actor=olivia&action=login', { token: t.tokens.auditor });
+    expect(olivia.json.items.length).toBeGreaterThan(0);
+    expect(olivia.json.items.every((e: { actor: string; action: string }) => e.actor === 'olivia' && e.action === 'login')).toBe(true);
+  });
+
+  it('is closed to officers and admins; the auditor cannot read message bodies', async () => {
+    expect((await call('/api/v1/access-log', { token: t.tokens.officer })).status).toBe(403);
+    expect((await call('/api/v1/access-log', { token: admin() })).status).toBe(403);
+    expect((await call('/api/v1/messages?q=x', { token: t.tokens.auditor })).status).toBe(403);
+  });
+});
