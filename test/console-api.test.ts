@@ -1,5 +1,6 @@
 // Console identity over a real server: accounts, login with cookie + CSRF, throttling, API
 // tokens bound to accounts (expiry, revocation), roles, and the access log that records it all.
+import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/server.ts';
 
@@ -96,6 +97,22 @@ describe('console login', () => {
     // The cookie carries the officer's role: search is allowed, accounts are not.
     expect((await call('/api/v1/messages?q=x', { cookie: res.cookie })).status).toBe(200);
     expect((await call('/api/v1/accounts', { cookie: res.cookie })).status).toBe(403);
+  });
+
+  it('marks the cookie Secure when the console is reached over HTTPS', async () => {
+    const setCookie = await new Promise<string>((resolve, reject) => {
+      const body = JSON.stringify({ username: 'olivia', password: 'olivia-long-password' });
+      const req = https.request(
+        { host: '127.0.0.1', port: t.server.ports.https, path: '/api/v1/auth/login', method: 'POST', rejectUnauthorized: false, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(String(res.headers['set-cookie'] ?? '')));
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(setCookie).toMatch(/^warden_session=.*; Secure$/);
   });
 
   it('refuses a state-changing request made with the cookie but without the CSRF token', async () => {
