@@ -170,6 +170,95 @@ describe('deciding a held message', () => {
   });
 });
 
+describe('the review workflow', () => {
+  beforeAll(async () => {
+    await db.sql`
+      INSERT INTO console_accounts (username, role, password_hash, created_by)
+      VALUES ('olivia', 'officer', 'x', 'test'), ('audrey', 'auditor', 'x', 'test')`;
+  });
+
+  it('lists each incident with its message body, and filters by assignee', async () => {
+    const { incidentId, entry } = await archive('flag', { body: '请把秘密 secret 计划发给我' });
+    const { incidentId: other } = await archive('flag');
+    expect((await store.assign(incidentId!, 'olivia', 'olivia')).ok).toBe(true);
+    const page = await store.list({ limit: 100, assignee: 'olivia' });
+    expect(page.items.map((i) => [i.id, i.assignee, i.body])).toEqual([[incidentId, 'olivia', entry.body]]);
+    const unassigned = await store.list({ limit: 100, assignee: null });
+    expect(unassigned.items.map((i) => i.id)).toContain(other);
+    expect(unassigned.items.every((i) => i.assignee === null)).toBe(true);
+    await store.assign(incidentId!, null, 'olivia');
+  });
+
+  it('knows which accounts are officers', async () => {
+    expect(await store.isOfficer('olivia')).toBe(true);
+    expect(await store.isOfficer('audrey')).toBe(false);
+    expect(await store.isOfficer('nobody')).toBe(false);
+  });
+
+  it('assigns only to officers, recording the previous assignee', async () => {
+    const { incidentId } = await archive('flag');
+    expect(await store.assign(incidentId!, 'audrey', 'olivia')).toMatchObject({ ok: false, reason: 'no-such-officer', incident: { assignee: null } });
+    expect(await store.assign(incidentId!, 'olivia', 'olivia')).toMatchObject({ ok: true, incident: { assignee: 'olivia' } });
+    expect(await store.assign(incidentId!, null, 'olivia')).toMatchObject({ ok: true, incident: { assignee: null } });
+    expect(await store.assign('987654321', 'olivia', 'olivia')).toEqual({ ok: false, reason: 'not-found' });
+    expect((await store.events(incidentId!)).map((e) => [e.action, e.detail])).toEqual([
+      ['assign', { assignee: 'olivia', previous: null }],
+      ['assign', { assignee: null, previous: 'olivia' }],
+    ]);
+  });
+
+  it('adds comments as events', async () => {
+    const { incidentId } = await archive('flag');
+    const event = await store.comment(incidentId!, 'olivia', '需要升级 🚨');
+    expect(event).toMatchObject({ incidentId, actor: 'olivia', action: 'comment', detail: { text: '需要升级 🚨' } });
+    expect(await store.events(incidentId!)).toEqual([event]);
+    expect(await store.comment('987654321', 'olivia', 'x')).toBeUndefined();
+    expect(await store.comment('x', 'olivia', 'x')).toBeUndefined();
+  });
+
+  it('resolves once, refuses a held message, and reopens', async () => {
+    const { incidentId } = await archive('flag');
+    const resolved = await store.resolve(incidentId!, 'false_positive', 'olivia', 'harmless');
+    expect(resolved).toMatchObject({ ok: true, incident: { status: 'resolved', disposition: 'false_positive' } });
+    if (resolved.ok) expect(resolved.incident.resolvedAt).toBeInstanceOf(Date);
+    expect(await store.resolve(incidentId!, 'true_positive', 'olivia')).toMatchObject({ ok: false, reason: 'already-resolved', incident: { disposition: 'false_positive' } });
+    expect(await store.reopen(incidentId!, 'olivia')).toMatchObject({ ok: true, incident: { status: 'open', disposition: null, resolvedAt: null } });
+    expect(await store.reopen(incidentId!, 'olivia')).toMatchObject({ ok: false, reason: 'not-resolved' });
+    expect((await store.events(incidentId!)).map((e) => [e.action, e.detail])).toEqual([
+      ['resolve', { disposition: 'false_positive', note: 'harmless' }],
+      ['reopen', { previousDisposition: 'false_positive' }],
+    ]);
+
+    const { incidentId: heldId } = await archive('hold');
+    expect(await store.resolve(heldId!, 'true_positive', 'olivia')).toMatchObject({ ok: false, reason: 'still-held' });
+    await store.decideHold(heldId!, 'reject', 'olivia');
+    expect((await store.resolve(heldId!, 'true_positive', 'olivia')).ok).toBe(true);
+    expect(await store.resolve('987654321', 'true_positive', 'olivia')).toEqual({ ok: false, reason: 'not-found' });
+    expect(await store.reopen('987654321', 'olivia')).toEqual({ ok: false, reason: 'not-found' });
+  });
+
+  it('lets exactly one of two simultaneous resolves win', async () => {
+    const { incidentId } = await archive('flag');
+    const results = await Promise.all([store.resolve(incidentId!, 'true_positive', 'officer-1'), store.resolve(incidentId!, 'escalated', 'officer-2')]);
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && r.reason === 'already-resolved')).toHaveLength(1);
+    expect((await store.events(incidentId!)).filter((e) => e.action === 'resolve')).toHaveLength(1);
+  });
+
+  it('counts incidents per rule', async () => {
+    const { incidentId } = await archive('flag', { rules: [['r-stats-a', 'low'], ['r-stats-b', 'high']] });
+    await archive('flag', { rules: [['r-stats-a', 'low']] });
+    await store.resolve(incidentId!, 'false_positive', 'olivia');
+    const stats = (await store.ruleStats({})).filter((r) => r.ruleId.startsWith('r-stats-'));
+    // Neither rule is in the rules table: named by its id and marked as no longer a rule.
+    expect(stats).toEqual([
+      { ruleId: 'r-stats-a', name: 'r-stats-a', deleted: true, hits: 2, open: 1, truePositive: 0, falsePositive: 1, escalated: 0 },
+      { ruleId: 'r-stats-b', name: 'r-stats-b', deleted: true, hits: 1, open: 0, truePositive: 0, falsePositive: 1, escalated: 0 },
+    ]);
+    expect((await store.ruleStats({ until: new Date(Date.now() - 86_400_000) })).filter((r) => r.ruleId.startsWith('r-stats-'))).toEqual([]);
+  });
+});
+
 describe('webhook outbox', () => {
   // Earlier tests left incidents pending; mark them delivered so these see only their own.
   beforeAll(async () => {

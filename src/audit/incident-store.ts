@@ -10,6 +10,8 @@ export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critic
 export type IncidentStatus = 'open' | 'resolved';
 export type HoldState = 'held' | 'released' | 'rejected';
 export type HoldDecision = 'release' | 'reject';
+export type Disposition = 'true_positive' | 'false_positive' | 'escalated';
+export const DISPOSITIONS: readonly Disposition[] = ['true_positive', 'false_positive', 'escalated'];
 
 export interface Incident {
   readonly id: string;
@@ -28,7 +30,7 @@ export interface Incident {
   readonly holdDecidedAt: Date | null;
   readonly holdDecidedBy: string | null;
   readonly assignee: string | null;
-  readonly disposition: 'true_positive' | 'false_positive' | 'escalated' | null;
+  readonly disposition: Disposition | null;
   readonly resolvedAt: Date | null;
   /** Webhook outbox: attempts made so far (including one in flight). */
   readonly webhookAttempts: number;
@@ -68,13 +70,20 @@ export interface IncidentFilter {
   /** A rule id: incidents any of whose matches came from it. */
   readonly rule?: string;
   readonly hold?: HoldState;
+  /** A console account name; null for incidents nobody is assigned to. */
+  readonly assignee?: string | null;
   readonly limit: number;
   /** Opaque cursor from a previous page's `next`. */
   readonly cursor?: string;
 }
 
+/** A listed incident with its message's body (null when the archive row is gone or has none). */
+export interface ListedIncident extends Incident {
+  readonly body: string | null;
+}
+
 export interface IncidentPage {
-  readonly items: Incident[];
+  readonly items: ListedIncident[];
   /** Pass as `cursor` for the next page; null on the last page. */
   readonly next: string | null;
 }
@@ -85,8 +94,28 @@ export type HoldDecisionResult =
   /** The incident exists but is not a held message, or an officer already decided it. */
   | { readonly ok: false; readonly reason: 'not-held' | 'already-decided'; readonly incident: Incident };
 
+/** The outcome of an officer's review action on an incident. */
+export type ReviewResult<Refusal extends string> =
+  | { readonly ok: true; readonly incident: Incident }
+  | { readonly ok: false; readonly reason: 'not-found' }
+  | { readonly ok: false; readonly reason: Refusal; readonly incident: Incident };
+
+/** One rule's incidents in a period (RuleStats of GET /api/v1/rules/stats). */
+export interface RuleStats {
+  readonly ruleId: string;
+  /** The rule's name; its id when the rule is not in the rules table. */
+  readonly name: string;
+  /** Soft-deleted (or unknown) rule: listed only while it has hits in the period. */
+  readonly deleted: boolean;
+  readonly hits: number;
+  readonly open: number;
+  readonly truePositive: number;
+  readonly falsePositive: number;
+  readonly escalated: number;
+}
+
 export interface IncidentStore {
-  /** Newest first; filters combine with AND. */
+  /** Newest first, each with its message body (one statement per page); filters combine with AND. */
   list(filter: IncidentFilter): Promise<IncidentPage>;
   get(id: string): Promise<Incident | undefined>;
   /** The incident with its archived message (undefined if the archive row is gone, e.g. retention). */
@@ -98,6 +127,28 @@ export interface IncidentStore {
    * officers deciding at once exactly one wins. The decision and its event are one statement.
    */
   decideHold(id: string, decision: HoldDecision, actor: string, detail?: Record<string, unknown>): Promise<HoldDecisionResult>;
+  /** Whether `username` is a console account with the role officer (the only role incidents go to). */
+  isOfficer(username: string): Promise<boolean>;
+  /**
+   * Assigns the incident to an officer (null: to nobody), with an 'assign' event, in one
+   * statement; refused when `assignee` is not (or no longer) an officer's account.
+   */
+  assign(id: string, assignee: string | null, actor: string): Promise<ReviewResult<'no-such-officer'>>;
+  /** Adds a 'comment' event; undefined when there is no such incident. */
+  comment(id: string, actor: string, text: string): Promise<IncidentEvent | undefined>;
+  /**
+   * Resolves an open incident with a disposition, atomically (only a row still 'open' changes,
+   * so of two officers resolving at once exactly one wins), with a 'resolve' event. A message
+   * still held must be released or rejected first.
+   */
+  resolve(id: string, disposition: Disposition, actor: string, note?: string): Promise<ReviewResult<'already-resolved' | 'still-held'>>;
+  /** Opens a resolved incident again (disposition and resolved_at cleared), with a 'reopen' event. */
+  reopen(id: string, actor: string): Promise<ReviewResult<'not-resolved'>>;
+  /**
+   * Per-rule counts over incidents whose message was sent in [since, until): every rule not
+   * deleted, and deleted ones with hits. Sorted by hits, most first.
+   */
+  ruleStats(range: { readonly since?: Date; readonly until?: Date }): Promise<RuleStats[]>;
   readonly webhooks: WebhookOutbox;
 }
 
@@ -201,6 +252,17 @@ const toMessage = (r: MessageColumns): ArchivedMessage | undefined =>
         matches: r.a_matches,
       };
 
+interface EventRow {
+  id: string;
+  incident_id: string;
+  at: Date;
+  actor: string;
+  action: string;
+  detail: Record<string, unknown>;
+}
+
+const toEvent = (r: EventRow): IncidentEvent => ({ id: String(r.id), incidentId: String(r.incident_id), at: r.at, actor: r.actor, action: r.action, detail: r.detail });
+
 const MAX_BIGINT = 9223372036854775807n;
 
 /** Incident ids are positive bigints; anything else names no incident (and must not reach a ::bigint cast). */
@@ -231,18 +293,29 @@ export function createIncidentStore(sql: Sql): IncidentStore {
         before = decodeCursor(filter.cursor);
         if (before === undefined) throw new InvalidCursorError();
       }
-      const rows = await sql<IncidentRow[]>`
-        SELECT * FROM incidents
-        WHERE true
-          ${filter.status === undefined ? sql`` : sql`AND status = ${filter.status}`}
-          ${filter.severity === undefined ? sql`` : sql`AND severity = ${filter.severity}`}
-          ${filter.rule === undefined ? sql`` : sql`AND rule_ids @> ARRAY[${filter.rule}]::text[]`}
-          ${filter.hold === undefined ? sql`` : sql`AND hold_state = ${filter.hold}`}
-          ${before === undefined ? sql`` : sql`AND id < ${before}::bigint`}
-        ORDER BY id DESC
-        LIMIT ${filter.limit + 1}`;
+      // The page is chosen first (LIMIT inside), then each of its rows finds its archive row by
+      // (stanza_id, ts): an index probe in the one partition holding ts, so the body costs one
+      // lookup per listed incident within the same statement, not one query per incident.
+      const rows = await sql<(IncidentRow & { a_body: string | null })[]>`
+        SELECT i.*, a.body AS a_body
+        FROM (
+          SELECT * FROM incidents
+          WHERE true
+            ${filter.status === undefined ? sql`` : sql`AND status = ${filter.status}`}
+            ${filter.severity === undefined ? sql`` : sql`AND severity = ${filter.severity}`}
+            ${filter.rule === undefined ? sql`` : sql`AND rule_ids @> ARRAY[${filter.rule}]::text[]`}
+            ${filter.hold === undefined ? sql`` : sql`AND hold_state = ${filter.hold}`}
+            ${filter.assignee === undefined ? sql`` : filter.assignee === null ? sql`AND assignee IS NULL` : sql`AND assignee = ${filter.assignee}`}
+            ${before === undefined ? sql`` : sql`AND id < ${before}::bigint`}
+          ORDER BY id DESC
+          LIMIT ${filter.limit + 1}
+        ) i
+        LEFT JOIN LATERAL (
+          SELECT body FROM archive WHERE archive.stanza_id = i.stanza_id AND archive.ts = i.message_ts LIMIT 1
+        ) a ON true
+        ORDER BY i.id DESC`;
       // One row more than asked tells whether another page exists without a COUNT.
-      const items = rows.slice(0, filter.limit).map(toIncident);
+      const items = rows.slice(0, filter.limit).map((r): ListedIncident => ({ ...toIncident(r), body: r.a_body }));
       const last = items[items.length - 1];
       return { items, next: rows.length > filter.limit && last !== undefined ? last.id : null };
     },
@@ -265,9 +338,9 @@ export function createIncidentStore(sql: Sql): IncidentStore {
 
     async events(id) {
       if (!isIncidentId(id)) return [];
-      const rows = await sql<{ id: string; incident_id: string; at: Date; actor: string; action: string; detail: Record<string, unknown> }[]>`
+      const rows = await sql<EventRow[]>`
         SELECT id, incident_id, at, actor, action, detail FROM incident_events WHERE incident_id = ${id}::bigint ORDER BY id`;
-      return rows.map((r) => ({ id: String(r.id), incidentId: String(r.incident_id), at: r.at, actor: r.actor, action: r.action, detail: r.detail }));
+      return rows.map(toEvent);
     },
 
     async addEvent(id, actor, action, detail = {}) {
@@ -295,6 +368,126 @@ export function createIncidentStore(sql: Sql): IncidentStore {
       const current = await store.get(id);
       if (!current) return { ok: false, reason: 'not-found' };
       return { ok: false, reason: current.holdState === null ? 'not-held' : 'already-decided', incident: current };
+    },
+
+    async isOfficer(username) {
+      const [row] = await sql`SELECT 1 FROM console_accounts WHERE username = ${username} AND role = 'officer'`;
+      return row !== undefined;
+    },
+
+    async assign(id, assignee, actor) {
+      if (!isIncidentId(id)) return { ok: false, reason: 'not-found' };
+      // The officer check is in the UPDATE itself, so an account deleted (or demoted) a moment
+      // ago is not assigned. `target` locks the row and keeps the previous assignee for the event.
+      const [row] = await sql<(IncidentRow & { previous: string | null })[]>`
+        WITH target AS (
+          SELECT id, assignee AS previous FROM incidents WHERE id = ${id}::bigint FOR UPDATE
+        ), assigned AS (
+          UPDATE incidents i SET assignee = ${assignee}::text
+          FROM target t
+          WHERE i.id = t.id
+            AND (${assignee}::text IS NULL
+                 OR EXISTS (SELECT 1 FROM console_accounts WHERE username = ${assignee}::text AND role = 'officer'))
+          RETURNING i.*, t.previous
+        ), event AS (
+          INSERT INTO incident_events (incident_id, actor, action, detail)
+          SELECT id, ${actor}, 'assign', jsonb_build_object('assignee', assignee, 'previous', previous) FROM assigned
+        )
+        SELECT * FROM assigned`;
+      if (row) return { ok: true, incident: toIncident(row) };
+      const current = await store.get(id);
+      return current ? { ok: false, reason: 'no-such-officer', incident: current } : { ok: false, reason: 'not-found' };
+    },
+
+    async comment(id, actor, text) {
+      if (!isIncidentId(id)) return undefined;
+      const [row] = await sql<EventRow[]>`
+        INSERT INTO incident_events (incident_id, actor, action, detail)
+        SELECT id, ${actor}, 'comment', jsonb_build_object('text', ${text}::text) FROM incidents WHERE id = ${id}::bigint
+        RETURNING id, incident_id, at, actor, action, detail`;
+      return row ? toEvent(row) : undefined;
+    },
+
+    async resolve(id, disposition, actor, note) {
+      if (!isIncidentId(id)) return { ok: false, reason: 'not-found' };
+      const detail = note === undefined ? { disposition } : { disposition, note };
+      // `status = 'open'` is re-checked on the row's newest version after a concurrent resolve
+      // commits (READ COMMITTED), so the second of two resolves changes nothing.
+      const [row] = await sql<IncidentRow[]>`
+        WITH resolved AS (
+          UPDATE incidents SET status = 'resolved', disposition = ${disposition}, resolved_at = now()
+          WHERE id = ${id}::bigint AND status = 'open' AND hold_state IS DISTINCT FROM 'held'
+          RETURNING *
+        ), event AS (
+          INSERT INTO incident_events (incident_id, actor, action, detail)
+          SELECT id, ${actor}, 'resolve', ${sql.json(detail)} FROM resolved
+        )
+        SELECT * FROM resolved`;
+      if (row) return { ok: true, incident: toIncident(row) };
+      const current = await store.get(id);
+      if (!current) return { ok: false, reason: 'not-found' };
+      return { ok: false, reason: current.status === 'resolved' ? 'already-resolved' : 'still-held', incident: current };
+    },
+
+    async reopen(id, actor) {
+      if (!isIncidentId(id)) return { ok: false, reason: 'not-found' };
+      const [row] = await sql<IncidentRow[]>`
+        WITH target AS (
+          SELECT id, disposition AS previous FROM incidents WHERE id = ${id}::bigint FOR UPDATE
+        ), reopened AS (
+          UPDATE incidents i SET status = 'open', disposition = NULL, resolved_at = NULL
+          FROM target t
+          WHERE i.id = t.id AND i.status = 'resolved'
+          RETURNING i.*, t.previous
+        ), event AS (
+          INSERT INTO incident_events (incident_id, actor, action, detail)
+          SELECT id, ${actor}, 'reopen', jsonb_build_object('previousDisposition', previous) FROM reopened
+        )
+        SELECT * FROM reopened`;
+      if (row) return { ok: true, incident: toIncident(row) };
+      const current = await store.get(id);
+      return current ? { ok: false, reason: 'not-resolved', incident: current } : { ok: false, reason: 'not-found' };
+    },
+
+    async ruleStats({ since, until }) {
+      // rule_ids holds each rule once per incident (archive-writer.ts), so unnest counts an
+      // incident once per rule that matched it. Rules are joined after grouping: one row per
+      // rule, and a rule without hits still appears (a rule that never fires is worth seeing).
+      const rows = await sql<
+        { rule_id: string; name: string; deleted: boolean; hits: string; open: string; true_positive: string; false_positive: string; escalated: string }[]
+      >`
+        WITH hits AS (
+          SELECT u.rule_id,
+                 count(*) AS hits,
+                 count(*) FILTER (WHERE i.status = 'open') AS open,
+                 count(*) FILTER (WHERE i.disposition = 'true_positive') AS true_positive,
+                 count(*) FILTER (WHERE i.disposition = 'false_positive') AS false_positive,
+                 count(*) FILTER (WHERE i.disposition = 'escalated') AS escalated
+          FROM incidents i CROSS JOIN LATERAL unnest(i.rule_ids) AS u(rule_id)
+          WHERE true
+            ${since === undefined ? sql`` : sql`AND i.message_ts >= ${since}`}
+            ${until === undefined ? sql`` : sql`AND i.message_ts < ${until}`}
+          GROUP BY u.rule_id
+        )
+        SELECT coalesce(h.rule_id, r.id) AS rule_id,
+               coalesce(r.name, h.rule_id) AS name,
+               (r.id IS NULL OR r.deleted_at IS NOT NULL) AS deleted,
+               coalesce(h.hits, 0) AS hits, coalesce(h.open, 0) AS open,
+               coalesce(h.true_positive, 0) AS true_positive, coalesce(h.false_positive, 0) AS false_positive,
+               coalesce(h.escalated, 0) AS escalated
+        FROM hits h FULL JOIN rules r ON r.id = h.rule_id
+        WHERE h.rule_id IS NOT NULL OR r.deleted_at IS NULL
+        ORDER BY hits DESC, rule_id`;
+      return rows.map((r) => ({
+        ruleId: r.rule_id,
+        name: r.name,
+        deleted: r.deleted,
+        hits: Number(r.hits),
+        open: Number(r.open),
+        truePositive: Number(r.true_positive),
+        falsePositive: Number(r.false_positive),
+        escalated: Number(r.escalated),
+      }));
     },
 
     webhooks: {

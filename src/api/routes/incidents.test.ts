@@ -1,10 +1,13 @@
 // /api/v1/incidents over the real incident store: incidents opened by the ArchiveWriter as in
-// production, held messages released and rejected through the API, with a fake `deliver`.
+// production, reviewed and decided through the API by officers, with a fake `deliver` and an
+// access log that collects what the routes record.
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
-import type { ArchiveEntry, Verdict } from '../../audit/archive-record.ts';
+import { principalFor } from '../../../test/support/fake-auth.ts';
+import type { AccessEntry } from '../../audit/access-log.types.ts';
+import type { ArchiveEntry, RuleMatch, Verdict } from '../../audit/archive-record.ts';
 import { ensureArchivePartitions } from '../../audit/archive-partitions.ts';
 import { ArchiveWriter } from '../../audit/archive-writer.ts';
 import { createHeldMessages } from '../../audit/held-messages.ts';
@@ -15,19 +18,53 @@ import { jidToString } from '../../stanza/jid.ts';
 import { createUserStore } from '../../storage/user-store.ts';
 import { xml, type Element } from '../../xml.ts';
 import { buildApiApp } from '../app.ts';
-import { incidentsRoutes } from './incidents.ts';
+import type { Authenticator } from '../deps.types.ts';
+import type { Principal } from '../principal.ts';
+import { MAX_COMMENT_CHARS, incidentsRoutes } from './incidents.ts';
 
-const TOKEN = 'incidents-test-token_0123456789';
-const auth = { authorization: `Bearer ${TOKEN}` };
+// Two officers (with console accounts), an auditor (account too) and an admin token.
+const PRINCIPALS: Record<string, Principal> = {
+  'officer-token_0123456789': principalFor('officer', 'olivia'),
+  'officer2-token_0123456789': principalFor('officer', 'oscar'),
+  'auditor-token_0123456789': principalFor('auditor', 'audrey'),
+  'admin-token_0123456789': principalFor('admin', 'adam'),
+};
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+const OLIVIA = bearer('officer-token_0123456789');
+const OSCAR = bearer('officer2-token_0123456789');
+const AUDITOR = bearer('auditor-token_0123456789');
+const ADMIN = bearer('admin-token_0123456789');
+
+const auth: Authenticator = {
+  token: async (t) => (Object.hasOwn(PRINCIPALS, t) ? PRINCIPALS[t] : undefined),
+  session: async () => undefined,
+};
 
 let db: TestDatabase;
 let writer: ArchiveWriter;
 let app: FastifyInstance;
 let deliveries: Array<{ stanza: Element; to: string }>;
+let logged: AccessEntry[];
+/** When set, every access-log write waits on it (to line concurrent requests up past their checks). */
+let gate: (() => Promise<void>) | undefined;
+
+/** A gate that opens once `n` writers are waiting at it. */
+function barrier(n: number): () => Promise<void> {
+  let waiting = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return () => {
+    if (++waiting >= n) open();
+    return opened;
+  };
+}
 
 beforeAll(async () => {
   db = await openTestDatabase();
   await ensureArchivePartitions(db.sql, new Date());
+  await db.sql`
+    INSERT INTO console_accounts (username, role, password_hash, created_by)
+    VALUES ('olivia', 'officer', 'x', 'test'), ('oscar', 'officer', 'x', 'test'), ('audrey', 'auditor', 'x', 'test'), ('adam', 'admin', 'x', 'test')`;
   writer = new ArchiveWriter(db.sql, 'incidents-api-test', silentLogger);
   const store = createIncidentStore(db.sql);
   const held = createHeldMessages({
@@ -40,16 +77,22 @@ beforeAll(async () => {
       deliveries.push({ stanza, to: jidToString(to) });
     },
   });
+  const accessLog = {
+    record: async (e: AccessEntry) => {
+      logged.push(e);
+      await gate?.();
+    },
+  };
   app = await buildApiApp(
     {
       domain: 'example.org',
       users: createUserStore(db.sql),
-      adminTokens: { verify: async (t) => t === TOKEN },
+      auth,
       sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
       normalizeLocalpart: (raw) => raw,
       deriveCredentials: () => [],
     },
-    { resources: [{ prefix: '/v1/incidents', plugin: incidentsRoutes({ store, held, log: silentLogger }) }] },
+    { resources: [{ prefix: '/v1/incidents', plugin: incidentsRoutes({ store, held, accessLog, log: silentLogger }) }] },
   );
 });
 afterAll(async () => {
@@ -59,13 +102,27 @@ afterAll(async () => {
 });
 beforeEach(() => {
   deliveries = [];
+  logged = [];
+  gate = undefined;
 });
 
-async function archive(verdict: Exclude<Verdict, 'allow'>, severity: 'low' | 'high' | 'critical' = 'high', ruleId = 'r-secret'): Promise<string> {
-  const body = `the secret ${randomUUID()}`;
+interface Archived {
+  readonly id: string;
+  readonly stanzaId: string;
+}
+
+/** Archives one message that `word` (of `body`) made an incident of; returns the incident and stanza id. */
+async function archive(
+  verdict: Exclude<Verdict, 'allow'>,
+  opts: { severity?: RuleMatch['severity']; ruleId?: string; body?: string; word?: string } = {},
+): Promise<Archived> {
+  const { severity = 'high', ruleId = 'r-secret', word = 'secret' } = opts;
+  const body = opts.body ?? `the secret ${randomUUID()}`;
+  const start = body.indexOf(word);
+  const stanzaId = randomUUID();
   const entry: ArchiveEntry = {
     ts: new Date(),
-    stanzaId: randomUUID(),
+    stanzaId,
     originId: null,
     clientId: 'client-1',
     fromJid: 'alice@example.org/phone',
@@ -80,24 +137,56 @@ async function archive(verdict: Exclude<Verdict, 'allow'>, severity: 'low' | 'hi
     direction: 'internal',
     verdict,
     reason: `rule ${ruleId}`,
-    matches: [{ ruleId, ruleName: `Rule ${ruleId}`, action: verdict, severity, start: 4, end: 10, match: 'secret' }],
+    matches: [{ ruleId, ruleName: `Rule ${ruleId}`, action: verdict, severity, start, end: start + word.length, match: word }],
     policyVersion: 3,
   };
-  return (await writer.append(entry)).incidentId!;
+  return { id: (await writer.append(entry)).incidentId!, stanzaId };
 }
 
 type Problem = { type: string; status: number; detail: string };
-const get = (url: string) => app.inject({ method: 'GET', url, headers: auth });
-const post = (url: string, payload?: object) => app.inject({ method: 'POST', url, headers: auth, ...(payload === undefined ? {} : { payload }) });
+type Item = { id: string; stanzaId: string; assignee: string | null; excerpt: { text: string; offset: number } | null; matches: Array<{ start: number; end: number }> };
+type Page = { items: Item[]; next: string | null };
+type Detail = { id: string; status: string; events: Array<{ actor: string; action: string; detail: Record<string, unknown> }>; message: Record<string, unknown> | null };
+
+const get = (url: string, headers = OLIVIA) => app.inject({ method: 'GET', url, headers });
+const post = (url: string, payload?: object, headers = OLIVIA) => app.inject({ method: 'POST', url, headers, ...(payload === undefined ? {} : { payload }) });
+const events = async (id: string) => ((await get(`/api/v1/incidents/${id}`)).json() as Detail).events;
+
+describe('who may call the incident routes', () => {
+  const routes: Array<[method: 'GET' | 'POST', path: string, payload?: object]> = [
+    ['GET', '/api/v1/incidents'],
+    ['GET', '/api/v1/incidents/1'],
+    ['POST', '/api/v1/incidents/1/assign', { assignee: null }],
+    ['POST', '/api/v1/incidents/1/comments', { text: 'hi' }],
+    ['POST', '/api/v1/incidents/1/resolve', { disposition: 'true_positive' }],
+    ['POST', '/api/v1/incidents/1/reopen'],
+    ['POST', '/api/v1/incidents/1/release'],
+    ['POST', '/api/v1/incidents/1/reject'],
+  ];
+
+  it.each(routes)('%s %s: 401 without credentials', async (method, url, payload) => {
+    const res = await app.inject({ method, url, ...(payload && { payload }) });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="warden"');
+  });
+
+  it.each(routes.flatMap(([method, url, payload]) => [
+    ['auditor', method, url, payload] as const,
+    ['admin', method, url, payload] as const,
+  ]))('%s: 403 on %s %s, and nothing is logged', async (who, method, url, payload) => {
+    const res = await app.inject({ method, url, headers: who === 'auditor' ? AUDITOR : ADMIN, ...(payload && { payload }) });
+    expect(res.statusCode).toBe(403);
+    expect((res.json() as Problem).type).toBe('urn:warden:problem:forbidden');
+    expect(logged).toEqual([]);
+  });
+});
 
 describe('GET /api/v1/incidents', () => {
   const ids: string[] = [];
   beforeAll(async () => {
-    ids.push(await archive('flag', 'low', 'r-low'), await archive('block', 'critical', 'r-crit'), await archive('hold', 'high', 'r-hold'));
-  });
-
-  it('needs the admin token', async () => {
-    expect((await app.inject({ method: 'GET', url: '/api/v1/incidents' })).statusCode).toBe(401);
+    for (const [verdict, severity, ruleId] of [['flag', 'low', 'r-low'], ['block', 'critical', 'r-crit'], ['hold', 'high', 'r-hold']] as const) {
+      ids.push((await archive(verdict, { severity, ruleId })).id);
+    }
   });
 
   it('lists newest first, filtered, in pages', async () => {
@@ -106,90 +195,365 @@ describe('GET /api/v1/incidents', () => {
     expect(all.items[0]).toMatchObject({ verdict: 'hold', severity: 'high', ruleIds: ['r-hold'], from: 'alice@example.org', to: 'bob@example.org', status: 'open', holdState: 'held' });
     expect(all.items[0]!.matches).toEqual([{ ruleId: 'r-hold', ruleName: 'Rule r-hold', action: 'hold', severity: 'high', start: 4, end: 10, match: 'secret' }]);
 
-    const critical = (await get('/api/v1/incidents?severity=critical&status=open')).json() as { items: Array<{ id: string }> };
+    const critical = (await get('/api/v1/incidents?severity=critical&status=open')).json() as Page;
     expect(critical.items.map((i) => i.id)).toEqual([ids[1]]);
-    const byRule = (await get('/api/v1/incidents?rule=r-low')).json() as { items: Array<{ id: string }> };
+    const byRule = (await get('/api/v1/incidents?rule=r-low')).json() as Page;
     expect(byRule.items.map((i) => i.id)).toEqual([ids[0]]);
 
-    const page1 = (await get('/api/v1/incidents?limit=2')).json() as { items: Array<{ id: string }>; next: string };
+    const page1 = (await get('/api/v1/incidents?limit=2')).json() as Page;
     expect(page1.items).toHaveLength(2);
-    const page2 = (await get(`/api/v1/incidents?limit=2&cursor=${page1.next}`)).json() as { items: Array<{ id: string }>; next: string | null };
+    const page2 = (await get(`/api/v1/incidents?limit=2&cursor=${page1.next}`)).json() as Page;
     expect(page2.items[0]!.id).toBe(ids[0]);
   });
 
-  it.each(['severity=huge', 'status=closed', 'limit=0', 'limit=501', 'cursor=zzz'])('answers 400 problem+json for %s', async (query) => {
-    const res = await get(`/api/v1/incidents?${query}`);
-    expect(res.statusCode).toBe(400);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  it('records one access-log entry per page: who, the filters, the stanza ids shown', async () => {
+    const page = (await get('/api/v1/incidents?severity=critical&limit=5')).json() as Page;
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ action: 'incident.list', principal: { actor: 'olivia', role: 'officer' }, query: { severity: 'critical', limit: 5 } });
+    expect(logged[0]!.messageIds).toEqual(page.items.map((i) => i.stanzaId));
+    expect(logged[0]!.messageIds!.length).toBeGreaterThan(0);
+    expect(typeof logged[0]!.ip).toBe('string');
   });
+
+  it('shows the body around the first match, with an offset that places the highlight', async () => {
+    const filler = '这是一条很长的消息，'.repeat(10); // 100 characters of Chinese before the hit
+    const body = `${filler}密码是 🔑🔑 hunter2 👨‍👩‍👧 ${filler}`;
+    const { id } = await archive('flag', { body, word: '🔑🔑 hunter2', ruleId: 'r-excerpt' });
+    const page = (await get('/api/v1/incidents?rule=r-excerpt')).json() as Page;
+    const item = page.items.find((i) => i.id === id)!;
+    const excerpt = item.excerpt!;
+    const m = item.matches[0]!;
+    // The match is highlighted at match.start - offset, and the body really holds the text there.
+    expect(excerpt.text.slice(m.start - excerpt.offset, m.end - excerpt.offset)).toBe('🔑🔑 hunter2');
+    expect(body.slice(excerpt.offset, excerpt.offset + excerpt.text.length)).toBe(excerpt.text);
+    // 60 characters each side of a body that has far more, cut on character boundaries.
+    expect(excerpt.offset).toBe(m.start - 60);
+    expect(/\p{Cs}/u.test(excerpt.text)).toBe(false);
+    expect(excerpt.text).toContain('👨‍👩‍👧');
+    expect(excerpt.text.length).toBeLessThan(body.length);
+  });
+
+  it('gives a null excerpt when the archived message is gone', async () => {
+    const { id, stanzaId } = await archive('flag', { ruleId: 'r-gone' });
+    await db.sql`DELETE FROM archive WHERE stanza_id = ${stanzaId}`;
+    const page = (await get('/api/v1/incidents?rule=r-gone')).json() as Page;
+    expect(page.items.map((i) => [i.id, i.excerpt])).toEqual([[id, null]]);
+  });
+
+  it('filters by assignee (an officer, or none) and pages through the filtered list', async () => {
+    const mine: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { id } = await archive('flag', { ruleId: 'r-assignee' });
+      if (i !== 2) {
+        expect((await post(`/api/v1/incidents/${id}/assign`, { assignee: 'oscar' })).statusCode).toBe(200);
+        mine.push(id);
+      }
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let n = 0; n < 5; n++) {
+      const page: Page = (await get(`/api/v1/incidents?assignee=oscar&limit=2${cursor === null ? '' : `&cursor=${cursor}`}`)).json();
+      expect(page.items.every((i) => i.assignee === 'oscar')).toBe(true);
+      seen.push(...page.items.map((i) => i.id));
+      cursor = page.next;
+      if (cursor === null) break;
+    }
+    expect(seen).toEqual([...mine].reverse());
+    const unassigned = (await get('/api/v1/incidents?assignee=none&rule=r-assignee')).json() as Page;
+    expect(unassigned.items).toHaveLength(1);
+    expect(unassigned.items[0]!.assignee).toBeNull();
+    expect((await get('/api/v1/incidents?assignee=nobody-at-all')).json()).toEqual({ items: [], next: null });
+  });
+
+  it.each(['severity=huge', 'status=closed', 'limit=0', 'limit=501', 'cursor=zzz', 'assignee=', `assignee=${'a'.repeat(65)}`])(
+    'answers 400 problem+json for %s, and logs nothing',
+    async (query) => {
+      const res = await get(`/api/v1/incidents?${query}`);
+      expect(res.statusCode).toBe(400);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(logged).toEqual([]);
+    },
+  );
 });
 
 describe('GET /api/v1/incidents/:id', () => {
-  it('shows the incident with its archived message and its events', async () => {
-    const id = await archive('flag');
+  it('shows the incident with its archived message and its events, and logs the read', async () => {
+    const { id, stanzaId } = await archive('flag');
     const res = await get(`/api/v1/incidents/${id}`);
     expect(res.statusCode).toBe(200);
-    const body = res.json() as { id: string; message: Record<string, unknown>; events: unknown[] };
+    const body = res.json() as Detail;
     expect(body.id).toBe(id);
     expect(body.message).toMatchObject({ from: 'alice@example.org/phone', to: 'bob@example.org', verdict: 'flag', type: 'chat', reason: 'rule r-secret' });
-    expect(String(body.message.body)).toMatch(/^the secret /);
-    expect(new Date(String(body.message.ts)).toISOString()).toBe(body.message.ts);
-    expect(body.message.matches).toHaveLength(1);
+    expect(String(body.message!.body)).toMatch(/^the secret /);
     expect(body.events).toEqual([]);
+    expect(logged).toMatchObject([{ action: 'incident.read', principal: { actor: 'olivia' }, query: { incident: id }, messageIds: [stanzaId] }]);
   });
 
-  it.each(['999999999', 'abc', '99999999999999999999'])('answers 404 for the unknown incident %s', async (id) => {
+  it.each(['999999999', 'abc', '99999999999999999999'])('answers 404 for the unknown incident %s, and logs nothing', async (id) => {
     const res = await get(`/api/v1/incidents/${id}`);
     expect(res.statusCode).toBe(404);
     expect((res.json() as Problem).type).toBe('urn:warden:problem:incident-not-found');
+    expect(logged).toEqual([]);
+  });
+
+  it('does not answer a read the access log could not record', async () => {
+    const failing = await buildApiApp(
+      {
+        domain: 'example.org',
+        users: createUserStore(db.sql),
+        auth,
+        sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
+        normalizeLocalpart: (raw) => raw,
+        deriveCredentials: () => [],
+      },
+      {
+        resources: [
+          {
+            prefix: '/v1/incidents',
+            plugin: incidentsRoutes({
+              store: createIncidentStore(db.sql),
+              held: { release: () => Promise.reject(new Error('unused')), reject: () => Promise.reject(new Error('unused')) },
+              accessLog: { record: () => Promise.reject(new Error('access log unavailable')) },
+            }),
+          },
+        ],
+      },
+    );
+    try {
+      const { id } = await archive('flag');
+      const res = await failing.inject({ method: 'GET', url: `/api/v1/incidents/${id}`, headers: OLIVIA });
+      expect(res.statusCode).toBe(500);
+      expect(res.body).not.toContain('secret');
+      const list = await failing.inject({ method: 'GET', url: '/api/v1/incidents', headers: OLIVIA });
+      expect(list.statusCode).toBe(500);
+      expect(list.body).not.toContain('secret');
+    } finally {
+      await failing.close();
+    }
+  });
+});
+
+describe('POST /api/v1/incidents/:id/assign', () => {
+  it('assigns to an officer and back to nobody, with events and access-log entries', async () => {
+    const { id, stanzaId } = await archive('flag');
+    const res = await post(`/api/v1/incidents/${id}/assign`, { assignee: 'oscar' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ id, assignee: 'oscar', status: 'open' });
+    expect(logged).toMatchObject([{ action: 'incident.assign', principal: { actor: 'olivia' }, messageIds: [stanzaId], detail: { assignee: 'oscar' } }]);
+
+    const back = await post(`/api/v1/incidents/${id}/assign`, { assignee: null }, OSCAR);
+    expect(back.statusCode).toBe(200);
+    expect(back.json()).toMatchObject({ id, assignee: null });
+    expect(logged[1]).toMatchObject({ action: 'incident.assign', principal: { actor: 'oscar' }, detail: { assignee: null } });
+    expect((await events(id)).map((e) => [e.actor, e.action, e.detail])).toEqual([
+      ['olivia', 'assign', { assignee: 'oscar', previous: null }],
+      ['oscar', 'assign', { assignee: null, previous: 'oscar' }],
+    ]);
+  });
+
+  it.each(['audrey', 'adam', 'nobody'])('answers 400 for %s, who is not an officer, and changes nothing', async (name) => {
+    const { id } = await archive('flag');
+    const res = await post(`/api/v1/incidents/${id}/assign`, { assignee: name });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ type: 'urn:warden:problem:no-such-officer' });
+    expect((res.json() as Problem).detail).toContain(name);
+    expect(logged).toEqual([]);
+    expect(await events(id)).toEqual([]);
+  });
+
+  it.each<[string, object | undefined]>([
+    ['no body', undefined],
+    ['no assignee', {}],
+    ['an empty name', { assignee: '' }],
+    ['a name too long', { assignee: 'o'.repeat(65) }],
+  ])('answers 400 for %s', async (_name, payload) => {
+    const { id } = await archive('flag');
+    expect((await post(`/api/v1/incidents/${id}/assign`, payload)).statusCode).toBe(400);
+  });
+
+  it('answers 404 for an unknown incident', async () => {
+    expect((await post('/api/v1/incidents/777777777/assign', { assignee: 'oscar' })).statusCode).toBe(404);
+    expect(logged).toEqual([]);
+  });
+});
+
+describe('POST /api/v1/incidents/:id/comments', () => {
+  it('adds a comment event (201) and logs that one was made', async () => {
+    const { id, stanzaId } = await archive('flag');
+    const res = await post(`/api/v1/incidents/${id}/comments`, { text: '看起来是误报 👍' });
+    expect(res.statusCode).toBe(201);
+    const event = res.json() as { id: string; at: string; actor: string; action: string; detail: unknown };
+    expect(event).toMatchObject({ actor: 'olivia', action: 'comment', detail: { text: '看起来是误报 👍' } });
+    expect(new Date(event.at).toISOString()).toBe(event.at);
+    expect(await events(id)).toMatchObject([{ id: event.id, actor: 'olivia', action: 'comment', detail: { text: '看起来是误报 👍' } }]);
+    expect(logged[0]).toMatchObject({ action: 'incident.comment', messageIds: [stanzaId], query: { incident: id } });
+  });
+
+  it(`takes ${MAX_COMMENT_CHARS} characters, counting an emoji as one`, async () => {
+    const { id } = await archive('flag');
+    expect((await post(`/api/v1/incidents/${id}/comments`, { text: '😀'.repeat(MAX_COMMENT_CHARS) })).statusCode).toBe(201);
+  });
+
+  it.each<[string, object | undefined]>([
+    ['no body', undefined],
+    ['no text', {}],
+    ['empty text', { text: '' }],
+    ['only whitespace', { text: ' \n\t ' }],
+    ['one character too many', { text: 'x'.repeat(MAX_COMMENT_CHARS + 1) }],
+  ])('answers 400 for %s, and adds nothing', async (_name, payload) => {
+    const { id } = await archive('flag');
+    const res = await post(`/api/v1/incidents/${id}/comments`, payload);
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(await events(id)).toEqual([]);
+  });
+
+  it('answers 404 for an unknown incident', async () => {
+    expect((await post('/api/v1/incidents/777777777/comments', { text: 'hello' })).statusCode).toBe(404);
+    expect(logged).toEqual([]);
+  });
+});
+
+describe('POST /api/v1/incidents/:id/resolve and /reopen', () => {
+  it('resolves with a disposition and a note, then refuses a second resolve naming who and when', async () => {
+    const { id, stanzaId } = await archive('flag');
+    const res = await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'false_positive', note: 'a quote from a film' });
+    expect(res.statusCode).toBe(200);
+    const incident = res.json() as { status: string; disposition: string; resolvedAt: string };
+    expect(incident).toMatchObject({ id, status: 'resolved', disposition: 'false_positive' });
+    expect(Date.now() - Date.parse(incident.resolvedAt)).toBeLessThan(60_000);
+    expect(logged).toMatchObject([{ action: 'incident.resolve', principal: { actor: 'olivia' }, messageIds: [stanzaId], detail: { disposition: 'false_positive' } }]);
+    expect(await events(id)).toMatchObject([{ actor: 'olivia', action: 'resolve', detail: { disposition: 'false_positive', note: 'a quote from a film' } }]);
+
+    logged = [];
+    const again = await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'true_positive' }, OSCAR);
+    expect(again.statusCode).toBe(409);
+    const problem = again.json() as Problem;
+    expect(problem.type).toBe('urn:warden:problem:incident-already-resolved');
+    expect(problem.detail).toContain('by olivia');
+    expect(problem.detail).toContain(incident.resolvedAt);
+    expect(logged).toEqual([]);
+    expect((await get(`/api/v1/incidents/${id}`)).json()).toMatchObject({ disposition: 'false_positive' });
+  });
+
+  it('lets one of two simultaneous resolves win and answers the other 409', async () => {
+    const { id } = await archive('flag');
+    // Both pass the route's checks (the incident is open) before either reaches the database.
+    gate = barrier(2);
+    const results = await Promise.all([
+      post(`/api/v1/incidents/${id}/resolve`, { disposition: 'true_positive' }, OLIVIA),
+      post(`/api/v1/incidents/${id}/resolve`, { disposition: 'escalated' }, OSCAR),
+    ]);
+    expect(results.map((r) => r.statusCode).sort()).toEqual([200, 409]);
+    expect(logged).toHaveLength(2);
+    const loser = results.find((r) => r.statusCode === 409)!.json() as Problem;
+    expect(loser.type).toBe('urn:warden:problem:incident-already-resolved');
+    const winner = results.find((r) => r.statusCode === 200)!.json() as { disposition: string };
+    const resolves = (await events(id)).filter((e) => e.action === 'resolve');
+    expect(resolves).toHaveLength(1);
+    expect(resolves[0]!.detail.disposition).toBe(winner.disposition);
+  });
+
+  it('refuses to resolve a message still held, and resolves it once released', async () => {
+    const { id } = await archive('hold');
+    const res = await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'true_positive' });
+    expect(res.statusCode).toBe(409);
+    expect((res.json() as Problem).type).toBe('urn:warden:problem:incident-still-held');
+    expect((res.json() as Problem).detail).toMatch(/release or reject/);
+    expect(logged).toEqual([]);
+    expect((await post(`/api/v1/incidents/${id}/reject`)).statusCode).toBe(200);
+    expect((await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'true_positive' })).statusCode).toBe(200);
+  });
+
+  it('reopens a resolved incident (disposition cleared), and refuses to reopen an open one', async () => {
+    const { id, stanzaId } = await archive('flag');
+    const open = await post(`/api/v1/incidents/${id}/reopen`);
+    expect(open.statusCode).toBe(409);
+    expect((open.json() as Problem).type).toBe('urn:warden:problem:incident-not-resolved');
+
+    await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'escalated' });
+    logged = [];
+    const res = await post(`/api/v1/incidents/${id}/reopen`, undefined, OSCAR);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ id, status: 'open', disposition: null, resolvedAt: null });
+    expect(logged).toMatchObject([{ action: 'incident.reopen', principal: { actor: 'oscar' }, messageIds: [stanzaId] }]);
+    expect((await events(id)).map((e) => [e.actor, e.action, e.detail])).toEqual([
+      ['olivia', 'resolve', { disposition: 'escalated' }],
+      ['oscar', 'reopen', { previousDisposition: 'escalated' }],
+    ]);
+    // And it can be resolved again.
+    expect((await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'true_positive' })).json()).toMatchObject({ disposition: 'true_positive' });
+  });
+
+  it.each<[string, object | undefined]>([
+    ['no body', undefined],
+    ['no disposition', { note: 'x' }],
+    ['an unknown disposition', { disposition: 'maybe' }],
+    ['a note too long', { disposition: 'escalated', note: 'n'.repeat(2001) }],
+  ])('answers 400 for %s', async (_name, payload) => {
+    const { id } = await archive('flag');
+    const res = await post(`/api/v1/incidents/${id}/resolve`, payload);
+    expect(res.statusCode).toBe(400);
+    expect((await get(`/api/v1/incidents/${id}`)).json()).toMatchObject({ status: 'open' });
+  });
+
+  it('answers 404 for unknown incidents', async () => {
+    expect((await post('/api/v1/incidents/777777777/resolve', { disposition: 'escalated' })).statusCode).toBe(404);
+    expect((await post('/api/v1/incidents/777777777/reopen')).statusCode).toBe(404);
+    expect(logged).toEqual([]);
   });
 });
 
 describe('POST /api/v1/incidents/:id/release and /reject', () => {
-  it('releases a held message: 200 with the updated incident, delivered once, recorded as admin', async () => {
-    const id = await archive('hold');
+  it('releases a held message: 200 with the updated incident, delivered once, recorded with the officer', async () => {
+    const { id, stanzaId } = await archive('hold');
     const res = await post(`/api/v1/incidents/${id}/release`);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ id, holdState: 'released', holdDecidedBy: 'admin' });
+    expect(res.json()).toMatchObject({ id, holdState: 'released', holdDecidedBy: 'olivia' });
     expect(deliveries.map((d) => d.to)).toEqual(['bob@example.org']);
     expect(deliveries[0]!.stanza.getChild('delay', NS.delay)).toBeDefined();
+    expect(logged).toMatchObject([{ action: 'hold.release', principal: { actor: 'olivia' }, messageIds: [stanzaId], query: { incident: id } }]);
 
-    const again = await post(`/api/v1/incidents/${id}/release`);
+    logged = [];
+    const again = await post(`/api/v1/incidents/${id}/release`, undefined, OSCAR);
     expect(again.statusCode).toBe(409);
     expect((again.json() as Problem).type).toBe('urn:warden:problem:incident-already-decided');
+    expect((again.json() as Problem).detail).toContain('by olivia');
     expect(deliveries).toHaveLength(1);
+    expect(logged).toEqual([]);
 
-    const detail = (await get(`/api/v1/incidents/${id}`)).json() as { events: Array<{ actor: string; action: string }> };
-    expect(detail.events.map((e) => [e.actor, e.action])).toEqual([
-      ['admin', 'released'],
+    expect((await events(id)).map((e) => [e.actor, e.action])).toEqual([
+      ['olivia', 'released'],
       ['system', 'delivered'],
     ]);
   });
 
   it('rejects a held message with an optional note, and never delivers it', async () => {
-    const id = await archive('hold');
-    const res = await post(`/api/v1/incidents/${id}/reject`, { note: 'contains a card number' });
+    const { id, stanzaId } = await archive('hold');
+    const res = await post(`/api/v1/incidents/${id}/reject`, { note: 'contains a card number' }, OSCAR);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ id, holdState: 'rejected' });
+    expect(res.json()).toMatchObject({ id, holdState: 'rejected', holdDecidedBy: 'oscar' });
     // The sender is offline here: a stored notice to their bare JID, nothing to the recipient.
     expect(deliveries.map((d) => d.to)).toEqual(['alice@example.org']);
-    const detail = (await get(`/api/v1/incidents/${id}`)).json() as { events: Array<{ action: string; detail: unknown }> };
-    expect(detail.events[0]).toMatchObject({ action: 'rejected', detail: { note: 'contains a card number' } });
+    expect(logged).toMatchObject([{ action: 'hold.reject', principal: { actor: 'oscar' }, messageIds: [stanzaId] }]);
+    expect((await events(id))[0]).toMatchObject({ actor: 'oscar', action: 'rejected', detail: { note: 'contains a card number' } });
   });
 
   it('answers 409 for an incident that is not a held message, 404 for none', async () => {
-    const id = await archive('block');
+    const { id } = await archive('block');
     const res = await post(`/api/v1/incidents/${id}/reject`);
     expect(res.statusCode).toBe(409);
     expect((res.json() as Problem).type).toBe('urn:warden:problem:incident-not-held');
     expect((await post('/api/v1/incidents/888888888/release')).statusCode).toBe(404);
     expect((await post('/api/v1/incidents/x/release')).statusCode).toBe(404);
     expect(deliveries).toEqual([]);
+    expect(logged).toEqual([]);
   });
 
   it('lets one of two simultaneous decisions win and answers the other 409', async () => {
-    const id = await archive('hold');
-    const codes = (await Promise.all([post(`/api/v1/incidents/${id}/release`), post(`/api/v1/incidents/${id}/reject`)])).map((r) => r.statusCode);
+    const { id } = await archive('hold');
+    gate = barrier(2);
+    const codes = (await Promise.all([post(`/api/v1/incidents/${id}/release`), post(`/api/v1/incidents/${id}/reject`, undefined, OSCAR)])).map((r) => r.statusCode);
     expect(codes.sort()).toEqual([200, 409]);
     expect(deliveries).toHaveLength(1);
   });

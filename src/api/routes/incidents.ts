@@ -1,40 +1,62 @@
 // Incidents: /api/v1/incidents. What the policy flagged, redacted, blocked or held, newest first,
-// with the archived message; and the officer's decision on a held message (release delivers it,
-// reject tells the sender). Decisions are atomic — of two officers deciding at once, one gets 200
-// and the other 409 — and each is recorded in the incident's events with actor 'admin' (the
-// admin API has one role; tokens carry no identity).
-import type { FastifyPluginAsync } from 'fastify';
+// with the archived message; the review workflow (assign, comment, resolve with a disposition,
+// reopen); and the officer's decision on a held message (release delivers it, reject tells the
+// sender). Officers only: auditors never see message bodies, admins do not review.
+//
+// Every state change is one atomic statement with its incident event — of two officers acting
+// at once, one gets 200 and the other 409 — and the event records the acting account.
+// Access log (issue #5): the list and the detail show message content, and each review or hold
+// action acts on a message, so each is recorded before the response. An action is recorded
+// after its cheap preconditions pass (the incident exists, the officer exists, it is not
+// already resolved…) and before it is carried out, so nothing is done that is not in the log;
+// only a lost race (409 from the atomic statement) leaves an entry for an attempt that failed.
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { AccessAction, AccessLog } from '../../audit/access-log.types.ts';
 import type { HeldMessages } from '../../audit/held-messages.ts';
+import { excerptAround, firstMatch } from '../../audit/incident-excerpt.ts';
 import {
+  DISPOSITIONS,
   InvalidCursorError,
   SEVERITIES,
   incidentJson,
   isIncidentId,
+  type Disposition,
   type HoldDecisionResult,
   type HoldState,
+  type Incident,
+  type IncidentFilter,
   type IncidentStatus,
   type IncidentStore,
   type Severity,
 } from '../../audit/incident-store.ts';
 import type { Logger } from '../../log.ts';
 import { badRequest, conflict, notFound, problemSchema } from '../errors.ts';
+import { principalOf } from '../principal.ts';
 import { matchSchema } from '../schemas.ts';
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 500;
-/** The actor recorded for decisions made over the admin API. */
-export const ADMIN_ACTOR = 'admin';
+/** Longest comment, in characters (code points). */
+export const MAX_COMMENT_CHARS = 4000;
+/** `assignee=none` lists the incidents nobody is assigned to. */
+export const UNASSIGNED = 'none';
 
 export const IncidentProblem = {
   notFound: 'urn:warden:problem:incident-not-found',
   notHeld: 'urn:warden:problem:incident-not-held',
   alreadyDecided: 'urn:warden:problem:incident-already-decided',
   invalidCursor: 'urn:warden:problem:invalid-cursor',
+  alreadyResolved: 'urn:warden:problem:incident-already-resolved',
+  notResolved: 'urn:warden:problem:incident-not-resolved',
+  stillHeld: 'urn:warden:problem:incident-still-held',
+  noSuchOfficer: 'urn:warden:problem:no-such-officer',
 } as const;
 
 export interface IncidentsRoutesDeps {
   readonly store: IncidentStore;
   readonly held: HeldMessages;
+  /** Where reads of incident content and every review and hold action are recorded. */
+  readonly accessLog: AccessLog;
   readonly log?: Logger;
 }
 
@@ -64,6 +86,18 @@ const incidentSchema = {
     disposition: nullableString,
     resolvedAt: nullableString,
   },
+} as const;
+
+const excerptSchema = {
+  type: ['object', 'null'],
+  required: ['text', 'offset'],
+  properties: { text: { type: 'string' }, offset: { type: 'integer' } },
+} as const;
+
+const listItemSchema = {
+  type: 'object',
+  required: [...incidentSchema.required, 'excerpt'],
+  properties: { ...incidentSchema.properties, excerpt: excerptSchema },
 } as const;
 
 const messageSchema = {
@@ -103,6 +137,28 @@ const idParams = {
   properties: { id: { type: 'string', maxLength: 40 } },
 } as const;
 
+const assignBody = {
+  type: 'object',
+  required: ['assignee'],
+  additionalProperties: false,
+  properties: { assignee: { type: ['string', 'null'], minLength: 1, maxLength: 64 } },
+} as const;
+
+const commentBody = {
+  type: 'object',
+  required: ['text'],
+  additionalProperties: false,
+  // \S: a comment of only whitespace says nothing.
+  properties: { text: { type: 'string', minLength: 1, maxLength: MAX_COMMENT_CHARS, pattern: '\\S' } },
+} as const;
+
+const resolveBody = {
+  type: 'object',
+  required: ['disposition'],
+  additionalProperties: false,
+  properties: { disposition: { type: 'string', enum: [...DISPOSITIONS] }, note: { type: 'string', maxLength: 2000 } },
+} as const;
+
 const decisionBody = {
   // Optional: POST with no body at all is the usual call.
   type: ['object', 'null'],
@@ -115,6 +171,7 @@ interface ListQuery {
   severity?: Severity;
   rule?: string;
   hold?: HoldState;
+  assignee?: string;
   limit: number;
   cursor?: string;
 }
@@ -124,29 +181,97 @@ interface IdParams {
 interface DecisionBody {
   note?: string;
 }
+interface AssignBody {
+  assignee: string | null;
+}
+interface CommentBody {
+  text: string;
+}
+interface ResolveBody {
+  disposition: Disposition;
+  note?: string;
+}
+
+
+/** The list's filters as the access log records them (only those given). */
+function listFilters(q: ListQuery): Record<string, unknown> {
+  const { status, severity, rule, hold, assignee, limit, cursor } = q;
+  return {
+    ...(status !== undefined && { status }),
+    ...(severity !== undefined && { severity }),
+    ...(rule !== undefined && { rule }),
+    ...(hold !== undefined && { hold }),
+    ...(assignee !== undefined && { assignee }),
+    limit,
+    ...(cursor !== undefined && { cursor }),
+  };
+}
 
 export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
-  const { store, held } = deps;
+  const { store, held, accessLog } = deps;
   const noSuchIncident = (id: string) => notFound(`There is no incident ${id}.`, IncidentProblem.notFound, 'No such incident');
 
-  /** The decision's outcome as a response, or the problem to throw. */
+  /** The incident `id` names, or the 404 to throw. */
+  const existing = async (id: string): Promise<Incident> => {
+    const incident = isIncidentId(id) ? await store.get(id) : undefined;
+    if (!incident) throw noSuchIncident(id);
+    return incident;
+  };
+
+  /** Records one review or hold action on `incident` in the access log. */
+  const recordAction = (request: FastifyRequest, action: AccessAction, incident: Incident, detail: Record<string, unknown> = {}) =>
+    accessLog.record({
+      principal: principalOf(request),
+      ip: request.ip,
+      action,
+      query: { incident: incident.id },
+      messageIds: [incident.stanzaId],
+      detail,
+    });
+
+  /** 409 for an incident that is already resolved, naming who resolved it and when. */
+  const alreadyResolved = async (incident: Incident) => {
+    const events = await store.events(incident.id);
+    const by = events.filter((e) => e.action === 'resolve').at(-1)?.actor;
+    const when = incident.resolvedAt?.toISOString();
+    return conflict(
+      `Incident ${incident.id} was already resolved (${incident.disposition ?? 'no disposition'})${by === undefined ? '' : ` by ${by}`}${when === undefined ? '' : ` at ${when}`}; reopen it first to change that.`,
+      IncidentProblem.alreadyResolved,
+      'Already resolved',
+    );
+  };
+  const stillHeld = (incident: Incident) =>
+    conflict(
+      `Incident ${incident.id} is a message still held for review: release or reject it first, then resolve the incident.`,
+      IncidentProblem.stillHeld,
+      'Message still held',
+    );
+  const notResolved = (incident: Incident) => conflict(`Incident ${incident.id} is open; only a resolved incident can be reopened.`, IncidentProblem.notResolved, 'Not resolved');
+  const noSuchOfficer = (name: string) =>
+    badRequest(`assignee: there is no officer account ${JSON.stringify(name)} (incidents are assigned to console accounts with the role officer).`, IncidentProblem.noSuchOfficer, 'No such officer');
+
+  /** The hold decision's outcome as a response, or the problem to throw. */
+  const holdConflict = (incident: Incident) =>
+    incident.holdState === null
+      ? conflict(`Incident ${incident.id} is not a held message (its verdict is ${incident.verdict}).`, IncidentProblem.notHeld, 'Not a held message')
+      : conflict(
+          `Incident ${incident.id} was already ${incident.holdState}${incident.holdDecidedBy ? ` by ${incident.holdDecidedBy}` : ''}.`,
+          IncidentProblem.alreadyDecided,
+          'Already decided',
+        );
   const answer = (id: string, result: HoldDecisionResult) => {
     if (result.ok) return incidentJson(result.incident);
     if (result.reason === 'not-found') throw noSuchIncident(id);
-    if (result.reason === 'not-held') {
-      throw conflict(`Incident ${id} is not a held message (its verdict is ${result.incident.verdict}).`, IncidentProblem.notHeld, 'Not a held message');
-    }
-    throw conflict(
-      `Incident ${id} was already ${result.incident.holdState ?? 'decided'}${result.incident.holdDecidedBy ? ` by ${result.incident.holdDecidedBy}` : ''}.`,
-      IncidentProblem.alreadyDecided,
-      'Already decided',
-    );
+    throw holdConflict(result.incident);
   };
+
+  const stateChange = { 200: incidentSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema } as const;
 
   return async (app) => {
     app.get<{ Querystring: ListQuery }>(
       '/',
       {
+        config: { roles: ['officer'] },
         schema: {
           querystring: {
             type: 'object',
@@ -156,6 +281,8 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
               severity: { type: 'string', enum: [...SEVERITIES] },
               rule: { type: 'string', minLength: 1, maxLength: 200 },
               hold: { type: 'string', enum: ['held', 'released', 'rejected'] },
+              // An account name, or `none` for incidents nobody is assigned to.
+              assignee: { type: 'string', minLength: 1, maxLength: 64 },
               limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
               cursor: { type: 'string', maxLength: 100 },
             },
@@ -164,27 +291,49 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
             200: {
               type: 'object',
               required: ['items', 'next'],
-              properties: { items: { type: 'array', items: incidentSchema }, next: nullableString },
+              properties: { items: { type: 'array', items: listItemSchema }, next: nullableString },
             },
             400: problemSchema,
           },
         },
       },
       async (request) => {
-        const { status, severity, rule, hold, limit, cursor } = request.query;
+        const { status, severity, rule, hold, assignee, limit, cursor } = request.query;
+        const filter: IncidentFilter = {
+          limit,
+          ...(status && { status }),
+          ...(severity && { severity }),
+          ...(rule && { rule }),
+          ...(hold && { hold }),
+          ...(assignee !== undefined && { assignee: assignee === UNASSIGNED ? null : assignee }),
+          ...(cursor !== undefined && { cursor }),
+        };
+        let page;
         try {
-          const page = await store.list({ limit, ...(status && { status }), ...(severity && { severity }), ...(rule && { rule }), ...(hold && { hold }), ...(cursor !== undefined && { cursor }) });
-          return { items: page.items.map(incidentJson), next: page.next };
+          page = await store.list(filter);
         } catch (err) {
           if (err instanceof InvalidCursorError) throw badRequest('The cursor is not one this API handed out.', IncidentProblem.invalidCursor, 'Invalid cursor');
           throw err;
         }
+        // The excerpts show message content: one entry for the page, before it is sent.
+        await accessLog.record({
+          principal: principalOf(request),
+          ip: request.ip,
+          action: 'incident.list',
+          query: listFilters(request.query),
+          messageIds: page.items.map((i) => i.stanzaId),
+        });
+        return {
+          items: page.items.map((i) => ({ ...incidentJson(i), excerpt: excerptAround(i.body, firstMatch(i.matches)) })),
+          next: page.next,
+        };
       },
     );
 
     app.get<{ Params: IdParams }>(
       '/:id',
       {
+        config: { roles: ['officer'] },
         schema: {
           params: idParams,
           response: {
@@ -205,6 +354,13 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
         if (!found) throw noSuchIncident(id);
         const m = found.message;
         const events = await store.events(id);
+        await accessLog.record({
+          principal: principalOf(request),
+          ip: request.ip,
+          action: 'incident.read',
+          query: { incident: id },
+          messageIds: [found.incident.stanzaId],
+        });
         return {
           ...incidentJson(found.incident),
           message:
@@ -224,26 +380,106 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
                   matches: m.matches,
                   raw: m.raw,
                 },
-          events: events.map((e) => ({ id: e.id, at: e.at.toISOString(), actor: e.actor, action: e.action, detail: e.detail })),
+          events: events.map(eventJson),
         };
       },
     );
 
-    const decisionRoute = (path: string, decide: (id: string, detail: Record<string, unknown>) => Promise<HoldDecisionResult>, verb: string) =>
+    app.post<{ Params: IdParams; Body: AssignBody }>(
+      '/:id/assign',
+      { config: { roles: ['officer'] }, schema: { params: idParams, body: assignBody, response: stateChange } },
+      async (request) => {
+        const { id } = request.params;
+        const { assignee } = request.body;
+        const incident = await existing(id);
+        if (assignee !== null && !(await store.isOfficer(assignee))) throw noSuchOfficer(assignee);
+        await recordAction(request, 'incident.assign', incident, { assignee });
+        const result = await store.assign(id, assignee, principalOf(request).actor);
+        if (result.ok) return incidentJson(result.incident);
+        if (result.reason === 'not-found') throw noSuchIncident(id);
+        // The account was deleted or changed role between the check and the update.
+        throw noSuchOfficer(assignee ?? '');
+      },
+    );
+
+    app.post<{ Params: IdParams; Body: CommentBody }>(
+      '/:id/comments',
+      {
+        config: { roles: ['officer'] },
+        schema: { params: idParams, body: commentBody, response: { 201: eventSchema, 400: problemSchema, 404: problemSchema } },
+      },
+      async (request, reply) => {
+        const { id } = request.params;
+        const incident = await existing(id);
+        // The comment's text stays in the incident's events; the log says that one was made.
+        await recordAction(request, 'incident.comment', incident, { chars: [...request.body.text].length });
+        const event = await store.comment(id, principalOf(request).actor, request.body.text);
+        if (!event) throw noSuchIncident(id);
+        return reply.code(201).send(eventJson(event));
+      },
+    );
+
+    app.post<{ Params: IdParams; Body: ResolveBody }>(
+      '/:id/resolve',
+      { config: { roles: ['officer'] }, schema: { params: idParams, body: resolveBody, response: stateChange } },
+      async (request) => {
+        const { id } = request.params;
+        const { disposition, note } = request.body;
+        const incident = await existing(id);
+        if (incident.status === 'resolved') throw await alreadyResolved(incident);
+        if (incident.holdState === 'held') throw stillHeld(incident);
+        await recordAction(request, 'incident.resolve', incident, { disposition });
+        const result = await store.resolve(id, disposition, principalOf(request).actor, note);
+        if (result.ok) {
+          deps.log?.info('incident resolved', { incident: id, disposition, by: principalOf(request).actor });
+          return incidentJson(result.incident);
+        }
+        if (result.reason === 'not-found') throw noSuchIncident(id);
+        throw result.reason === 'already-resolved' ? await alreadyResolved(result.incident) : stillHeld(result.incident);
+      },
+    );
+
+    app.post<{ Params: IdParams }>(
+      '/:id/reopen',
+      { config: { roles: ['officer'] }, schema: { params: idParams, response: stateChange } },
+      async (request) => {
+        const { id } = request.params;
+        const incident = await existing(id);
+        if (incident.status !== 'resolved') throw notResolved(incident);
+        await recordAction(request, 'incident.reopen', incident, { previousDisposition: incident.disposition });
+        const result = await store.reopen(id, principalOf(request).actor);
+        if (result.ok) return incidentJson(result.incident);
+        if (result.reason === 'not-found') throw noSuchIncident(id);
+        throw notResolved(result.incident);
+      },
+    );
+
+    const decisionRoute = (path: string, action: 'hold.release' | 'hold.reject', decide: (id: string, actor: string, detail: Record<string, unknown>) => Promise<HoldDecisionResult>) =>
       app.post<{ Params: IdParams; Body: DecisionBody | null | undefined }>(
         path,
-        { schema: { params: idParams, body: decisionBody, response: { 200: incidentSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema } } },
+        { config: { roles: ['officer'] }, schema: { params: idParams, body: decisionBody, response: stateChange } },
         async (request) => {
           const { id } = request.params;
-          if (!isIncidentId(id)) throw noSuchIncident(id);
+          const incident = await existing(id);
+          if (incident.holdState !== 'held') throw holdConflict(incident);
+          await recordAction(request, action, incident);
           const note = request.body?.note;
-          const result = await decide(id, note === undefined ? {} : { note });
-          if (result.ok) deps.log?.info(`admin API: held message ${verb}`, { incident: id });
+          const actor = principalOf(request).actor;
+          const result = await decide(id, actor, note === undefined ? {} : { note });
+          if (result.ok) deps.log?.info(`HTTP API: held message ${action === 'hold.release' ? 'released' : 'rejected'}`, { incident: id, by: actor });
           return answer(id, result);
         },
       );
 
-    decisionRoute('/:id/release', (id, detail) => held.release(id, ADMIN_ACTOR, detail), 'released');
-    decisionRoute('/:id/reject', (id, detail) => held.reject(id, ADMIN_ACTOR, detail), 'rejected');
+    decisionRoute('/:id/release', 'hold.release', (id, actor, detail) => held.release(id, actor, detail));
+    decisionRoute('/:id/reject', 'hold.reject', (id, actor, detail) => held.reject(id, actor, detail));
   };
 }
+
+const eventJson = (e: { id: string; at: Date; actor: string; action: string; detail: Readonly<Record<string, unknown>> }) => ({
+  id: e.id,
+  at: e.at.toISOString(),
+  actor: e.actor,
+  action: e.action,
+  detail: e.detail,
+});
