@@ -12,6 +12,12 @@
 // - user / peer: a UNION ALL of "sent by" and "received by" branches, each an ordered scan of its
 //   index, so a heavy user's newest page does not sort the user's whole history.
 // - since/until: partition pruning on the monthly partitions plus the (ts, id) index.
+//
+// The same statement serves three walks (readArchive): newest-first search pages, the export's
+// oldest-first batches (archive-export.ts) and the conversation view's pages either way
+// (conversation.ts). Only the comparison with the cursor and the ORDER BY direction change; the
+// btree indexes above read as well backwards as forwards (the trigram index has no order at all),
+// so each walk gets the same plan shape.
 import type { Sql } from 'postgres';
 import type postgres from 'postgres';
 import type { RuleMatch, Verdict } from './archive-record.ts';
@@ -41,7 +47,7 @@ export interface ArchiveSearchQuery {
   readonly cursor?: ArchiveCursor;
 }
 
-/** Position in the newest-first order: the (ts, id) of the last row of a page. */
+/** Position in a walk of the archive: the (ts, id) of the last row of a page. */
 export interface ArchiveCursor {
   /** Microsecond ISO-8601 UTC (`2024-03-01T12:00:00.123456Z`), exact to the stored value. */
   readonly ts: string;
@@ -73,6 +79,33 @@ export interface ArchiveSearchPage {
 export class ArchiveSearchError extends Error {
   override readonly name = 'ArchiveSearchError';
 }
+
+/** newest-first: search pages, rows before the cursor · oldest-first: exports, rows after it. */
+export type ArchiveOrder = 'newest-first' | 'oldest-first';
+
+/** Where a row sits in its writer's hash chain (archive-writer.ts), so an export can be checked against the archive. */
+export interface ArchiveChainPlace {
+  readonly chain: string;
+  readonly chainSeq: number;
+  /** SHA-256 of the row (hex): hash = SHA-256(prev_hash || canonical row). */
+  readonly hash: string;
+}
+
+/** One row of a walk: the message, its position (for the next cursor) and, when asked for, its chain place. */
+export interface ArchiveRecord {
+  readonly message: ArchivedMessage;
+  readonly key: ArchiveCursor;
+  readonly chain?: ArchiveChainPlace;
+}
+
+export interface ArchiveReadOptions {
+  readonly order: ArchiveOrder;
+  /** Also read chain, chain_seq and hash. */
+  readonly withChain?: boolean;
+}
+
+/** Largest batch readArchive reads at once (exports read 1000). */
+export const MAX_READ_LIMIT = 10_000;
 
 // ---------------------------------------------------------------------------------------------
 // Pure parts
@@ -118,6 +151,9 @@ export function trigramSearchable(q: string): boolean {
 // Query
 
 interface Row {
+  chain?: string;
+  chain_seq?: string;
+  hash_hex?: string;
   stanza_id: string;
   ts: Date;
   ts_key: string;
@@ -136,6 +172,22 @@ interface Row {
 export async function searchArchive(sql: Sql, query: ArchiveSearchQuery): Promise<ArchiveSearchPage> {
   const { limit } = query;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_SEARCH_LIMIT) throw new ArchiveSearchError(`limit must be 1..${MAX_SEARCH_LIMIT}`);
+  const { records, more } = await readArchive(sql, query, { order: 'newest-first' });
+  const last = records[records.length - 1];
+  return {
+    items: records.map((r) => r.message),
+    next: more && last !== undefined ? encodeCursor(last.key) : null,
+  };
+}
+
+/**
+ * Up to `query.limit` rows meeting the filters, strictly past `query.cursor` in `order`, and
+ * whether more rows follow. The building block of search pages, export batches and conversation
+ * pages; callers bound `limit` for their own purpose (at most MAX_READ_LIMIT here).
+ */
+export async function readArchive(sql: Sql, query: ArchiveSearchQuery, opts: ArchiveReadOptions): Promise<{ records: ArchiveRecord[]; more: boolean }> {
+  const { limit } = query;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_READ_LIMIT) throw new ArchiveSearchError(`limit must be 1..${MAX_READ_LIMIT}`);
   if (query.peer !== undefined && query.user === undefined) throw new ArchiveSearchError('peer needs user');
   if (query.since !== undefined && query.until !== undefined && query.since >= query.until) throw new ArchiveSearchError('since must be before until');
 
@@ -146,23 +198,25 @@ export async function searchArchive(sql: Sql, query: ArchiveSearchQuery): Promis
   // run on. SET LOCAL keeps custom plans for this transaction only.
   const rows = await sql.begin(async (tx) => {
     await tx`SET LOCAL plan_cache_mode = force_custom_plan`;
-    return tx<Row[]>`${searchStatement(tx, query)}`;
+    return tx<Row[]>`${searchStatement(tx, query, opts)}`;
   });
 
   const page = rows.length > limit ? rows.slice(0, limit) : rows;
-  const last = page[page.length - 1];
-  return {
-    items: page.map(toMessage),
-    next: rows.length > limit && last !== undefined ? encodeCursor({ ts: last.ts_key, id: String(last.id) }) : null,
-  };
+  return { records: page.map((r) => toRecord(r, opts.withChain === true)), more: rows.length > limit };
 }
 
 /** The SELECT for a query; built with the transaction's own sql (PGlite: never the pool inside a transaction). */
-function searchStatement(sql: postgres.TransactionSql, query: ArchiveSearchQuery): postgres.Fragment {
+function searchStatement(sql: postgres.TransactionSql, query: ArchiveSearchQuery, opts: ArchiveReadOptions): postgres.Fragment {
+  const newest = opts.order === 'newest-first';
+  // Fragments, not strings: the direction is one of two fixed texts, never a value.
+  const order = newest ? sql`ORDER BY ts DESC, id DESC` : sql`ORDER BY ts ASC, id ASC`;
   const conds: postgres.Fragment[] = [];
   if (query.since !== undefined) conds.push(sql`ts >= ${query.since.toISOString()}::text::timestamptz`);
   if (query.until !== undefined) conds.push(sql`ts < ${query.until.toISOString()}::text::timestamptz`);
-  if (query.cursor !== undefined) conds.push(sql`(ts, id) < (${query.cursor.ts}::text::timestamptz, ${query.cursor.id}::bigint)`);
+  if (query.cursor !== undefined) {
+    const c = sql`(${query.cursor.ts}::text::timestamptz, ${query.cursor.id}::bigint)`;
+    conds.push(newest ? sql`(ts, id) < ${c}` : sql`(ts, id) > ${c}`);
+  }
   if (query.verdict !== undefined) conds.push(sql`verdict = ${query.verdict}`);
   // A query with a trigram reads rows through archive_search (see `select` below); a shorter one
   // is a plain substring test, which no index serves (see the top of this file); lower() on both
@@ -172,37 +226,38 @@ function searchStatement(sql: postgres.TransactionSql, query: ArchiveSearchQuery
   const pattern = indexed ? likePattern(query.q!) : '';
 
   const fetch = query.limit + 1; // one more row says whether there is a next page
+  const chainCols = opts.withChain === true ? sql`, chain, chain_seq, encode(hash, 'hex') AS hash_hex` : sql``;
   const cols = sql`stanza_id, ts, id, from_jid, to_jid, type, body, verdict, matches, direction, policy_version, thread,
-    to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts_key`;
+    to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ts_key${chainCols}`;
   const where = (first: postgres.Fragment[]): postgres.Fragment =>
     [...first, ...conds].reduce((acc, c) => sql`${acc} AND ${c}`, sql`TRUE`);
-  // One newest-first page of rows meeting `first` and the shared conditions. With a trigram
+  // One page of rows (in `order`) meeting `first` and the shared conditions. With a trigram
   // query: the rows the search indexer copied into archive_search (the planner drives from its
-  // trigram index for a rare term, or walks it newest-first for a common one), plus the few
+  // trigram index for a rare term, or walks it in order for a common one), plus the few
   // seconds of rows past the indexer's watermark, read from the archive itself.
   const select = (first: postgres.Fragment[]) =>
     indexed
-      ? sql`(SELECT ${cols} FROM archive JOIN archive_search USING (ts, id) WHERE content ILIKE ${pattern} AND ${where(first)} ORDER BY ts DESC, id DESC LIMIT ${fetch})
+      ? sql`(SELECT ${cols} FROM archive JOIN archive_search USING (ts, id) WHERE content ILIKE ${pattern} AND ${where(first)} ${order} LIMIT ${fetch})
             UNION ALL
-            (SELECT ${cols} FROM archive WHERE (ts, id) > (SELECT p.ts, p.id FROM archive_search_progress p) AND body ILIKE ${pattern} AND ${where(first)} ORDER BY ts DESC, id DESC LIMIT ${fetch})`
-      : sql`(SELECT ${cols} FROM archive WHERE ${where(first)} ORDER BY ts DESC, id DESC LIMIT ${fetch})`;
+            (SELECT ${cols} FROM archive WHERE (ts, id) > (SELECT p.ts, p.id FROM archive_search_progress p) AND body ILIKE ${pattern} AND ${where(first)} ${order} LIMIT ${fetch})`
+      : sql`(SELECT ${cols} FROM archive WHERE ${where(first)} ${order} LIMIT ${fetch})`;
   const branch = (first: postgres.Fragment[]) => (indexed ? sql`(${select(first)})` : select(first));
 
   const { user, peer } = query;
   if (indexed && user === undefined && query.verdict === undefined) {
     // Every remaining condition is on (ts, id), which archive_search has too: find the page's
-    // rows there alone — where PostgreSQL estimates well and walks newest-first for a common
+    // rows there alone — where PostgreSQL estimates well and walks (ts, id) in order for a common
     // term or uses the trigram index for a rare one — then fetch just those from the archive.
     const onTsId = where([]);
     return sql`SELECT ${cols} FROM (
-        (SELECT ts, id FROM archive_search WHERE content ILIKE ${pattern} AND ${onTsId} ORDER BY ts DESC, id DESC LIMIT ${fetch})
+        (SELECT ts, id FROM archive_search WHERE content ILIKE ${pattern} AND ${onTsId} ${order} LIMIT ${fetch})
         UNION ALL
         (SELECT ts, id FROM archive WHERE (ts, id) > (SELECT p.ts, p.id FROM archive_search_progress p) AND body ILIKE ${pattern} AND ${onTsId}
-         ORDER BY ts DESC, id DESC LIMIT ${fetch})
-      ) AS hit JOIN archive USING (ts, id) ORDER BY ts DESC, id DESC LIMIT ${fetch}`;
+         ${order} LIMIT ${fetch})
+      ) AS hit JOIN archive USING (ts, id) ${order} LIMIT ${fetch}`;
   }
-  if (user === undefined) return sql`SELECT * FROM (${select([])}) AS a ORDER BY ts DESC, id DESC LIMIT ${fetch}`;
-  // "sent by" ∪ "received by", each newest-first on its own index; a message to oneself is only
+  if (user === undefined) return sql`SELECT * FROM (${select([])}) AS a ${order} LIMIT ${fetch}`;
+  // "sent by" ∪ "received by", each in order on its own index; a message to oneself is only
   // in the first branch.
   const sent = branch(peer === undefined ? [sql`from_bare = ${user}`] : [sql`from_bare = ${user}`, sql`to_bare = ${peer}`]);
   const received =
@@ -210,8 +265,16 @@ function searchStatement(sql: postgres.TransactionSql, query: ArchiveSearchQuery
     : peer === user ? undefined
     : branch([sql`from_bare = ${peer}`, sql`to_bare = ${user}`]);
   return received === undefined
-    ? sql`SELECT * FROM ${sent} AS s ORDER BY ts DESC, id DESC LIMIT ${fetch}`
-    : sql`SELECT * FROM (${sent} UNION ALL ${received}) AS u ORDER BY ts DESC, id DESC LIMIT ${fetch}`;
+    ? sql`SELECT * FROM ${sent} AS s ${order} LIMIT ${fetch}`
+    : sql`SELECT * FROM (${sent} UNION ALL ${received}) AS u ${order} LIMIT ${fetch}`;
+}
+
+function toRecord(r: Row, withChain: boolean): ArchiveRecord {
+  const key = { ts: r.ts_key, id: String(r.id) };
+  const message = toMessage(r);
+  return withChain && r.chain !== undefined
+    ? { message, key, chain: { chain: r.chain, chainSeq: Number(r.chain_seq), hash: r.hash_hex ?? '' } }
+    : { message, key };
 }
 
 function toMessage(r: Row): ArchivedMessage {

@@ -1,0 +1,215 @@
+// eDiscovery export (officer):
+//   GET /api/v1/export?q=&user=&peer=&since=&until=&verdict=&format=jsonl|csv|eml   the file, streamed
+//   GET /api/v1/exports?limit=&cursor=                                             manifests, newest first
+//   GET /api/v1/exports/:id                                                        one manifest
+// The filters are the archive search's (routes/messages.ts); the walk, the formats and the
+// manifest are in audit/archive-export.ts. The file is streamed with chunked transfer coding and
+// ends with HTTP trailers (RFC 9110 §6.5, RFC 9112 §7.1.2) carrying the count and SHA-256, which
+// are only known once the last row is out; the same values go into the manifest.
+import type { FastifyPluginAsync } from 'fastify';
+import type { Sql } from 'postgres';
+import type { AccessLog } from '../../audit/access-log.types.ts';
+import { EXPORT_FORMATS, getExport, listExports, startExport, type ExportFormat } from '../../audit/archive-export.ts';
+import type { Verdict } from '../../audit/archive-record.ts';
+import { MAX_QUERY_CHARS, VERDICTS } from '../../audit/archive-search.ts';
+import type { Logger } from '../../log.ts';
+import { badRequest, notFound, problemSchema, ProblemType } from '../errors.ts';
+import { principalOf } from '../principal.ts';
+import { resolveBareJid } from './messages.ts';
+
+export interface ExportRoutesDeps {
+  readonly sql: Sql;
+  /** This server's domain: a bare localpart in `user`/`peer` is a user of it; the mbox's Message-ID domain. */
+  readonly domain: string;
+  readonly accessLog: AccessLog;
+  readonly log?: Logger;
+}
+
+interface ExportQuerystring {
+  q?: string;
+  user?: string;
+  peer?: string;
+  since?: string;
+  until?: string;
+  verdict?: Verdict;
+  format: ExportFormat;
+}
+
+const JID_MAX = 3071; // RFC 7622 §3.1: up to 3 × 1023 octets
+
+export const EXPORT_TRAILERS = { count: 'X-Export-Count', sha256: 'X-Export-SHA256' } as const;
+
+/** GET /api/v1/export: mount at '/v1/export'. */
+export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
+  return async (app) => {
+    const jidParam = (name: 'user' | 'peer', raw: string | undefined): string | undefined => {
+      if (raw === undefined) return undefined;
+      const bare = resolveBareJid(raw, deps.domain);
+      if (bare === undefined) throw badRequest(`${name}: ${JSON.stringify(raw)} is not a JID or a username.`);
+      return bare;
+    };
+
+    app.get<{ Querystring: ExportQuerystring }>(
+      '/',
+      {
+        config: { roles: ['officer'] },
+        // fastify would answer HEAD by running the handler and draining the stream: a whole
+        // export, logged, for nothing.
+        exposeHeadRoute: false,
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              q: { type: 'string', minLength: 1, maxLength: MAX_QUERY_CHARS },
+              user: { type: 'string', minLength: 1, maxLength: JID_MAX },
+              peer: { type: 'string', minLength: 1, maxLength: JID_MAX },
+              since: { type: 'string', format: 'date-time' },
+              until: { type: 'string', format: 'date-time' },
+              verdict: { type: 'string', enum: VERDICTS },
+              format: { type: 'string', enum: EXPORT_FORMATS, default: 'jsonl' },
+            },
+          },
+          description:
+            'The archived messages meeting the search filters, oldest first by (ts, id), as one file: JSON Lines, CSV ' +
+            '(RFC 4180) or an mboxrd mailbox of RFC 5322 messages (`format=eml`). Without `until`, the export ends at the ' +
+            'moment it starts. Header X-Export-Id names the manifest (GET /api/v1/exports/{id}); trailers X-Export-Count ' +
+            'and X-Export-SHA256 give the count and the SHA-256 of the bytes sent.',
+          response: {
+            // The file itself, streamed; fastify does not serialise a stream, so this only documents it.
+            200: {
+              description: 'The export file.',
+              content: {
+                'application/x-ndjson': { schema: { type: 'string' } },
+                'text/csv': { schema: { type: 'string' } },
+                'application/mbox': { schema: { type: 'string' } },
+              },
+            },
+            400: problemSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const { q, verdict, format } = request.query;
+        const user = jidParam('user', request.query.user);
+        const peer = jidParam('peer', request.query.peer);
+        if (peer !== undefined && user === undefined) throw badRequest('peer: needs user (peer is the other side of user\'s conversations).');
+        const since = request.query.since === undefined ? undefined : new Date(request.query.since);
+        const until = request.query.until === undefined ? undefined : new Date(request.query.until);
+        if (since !== undefined && until !== undefined && since >= until) throw badRequest('since must be before until.');
+
+        const run = await startExport({
+          sql: deps.sql,
+          accessLog: deps.accessLog,
+          principal: principalOf(request),
+          ip: request.ip,
+          filters: { q, user, peer, since, until, verdict },
+          format,
+          domain: deps.domain,
+          ...(deps.log !== undefined && { log: deps.log }),
+        });
+        void run.done.then((status) => {
+          if (status === 'failed') request.log.warn({ exportId: run.id }, 'export did not complete');
+        });
+        return reply
+          .header('X-Export-Id', run.id)
+          .header('Content-Disposition', `attachment; filename="warden-export-${run.id}.${run.formatter.extension}"`)
+          // Message content: no shared cache keeps a copy.
+          .header('Cache-Control', 'no-store')
+          .header('X-Content-Type-Options', 'nosniff')
+          .type(run.formatter.contentType)
+          // fastify declares them in the Trailer header and switches to chunked transfer coding.
+          .trailer(EXPORT_TRAILERS.count, async () => String(run.result()?.count ?? ''))
+          .trailer(EXPORT_TRAILERS.sha256, async () => run.result()?.sha256 ?? '')
+          .send(run.stream);
+      },
+    );
+  };
+}
+
+const manifestSchema = {
+  type: 'object',
+  required: ['id', 'account', 'format', 'query', 'status', 'count', 'sha256', 'bytes', 'createdAt', 'finishedAt'],
+  properties: {
+    id: { type: 'string' },
+    account: { type: 'string' },
+    format: { type: 'string', enum: EXPORT_FORMATS },
+    // The filters the file holds; `until` is the moment the export started when none was given.
+    query: { type: 'object', additionalProperties: true },
+    status: { type: 'string', enum: ['running', 'complete', 'failed'] },
+    // Messages and bytes sent (so far, for a failed export); the SHA-256 (hex) only when complete.
+    count: { type: ['integer', 'null'] },
+    sha256: { type: ['string', 'null'] },
+    bytes: { type: ['integer', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    finishedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
+const DEFAULT_LIST_LIMIT = 50;
+const MAX_LIST_LIMIT = 500;
+
+const encodeListCursor = (id: string) => Buffer.from(id, 'utf8').toString('base64url');
+function decodeListCursor(raw: string): string | undefined {
+  const id = Buffer.from(raw, 'base64url').toString('utf8');
+  return /^[1-9]\d{0,18}$/.test(id) && encodeListCursor(id) === raw ? id : undefined;
+}
+
+/** GET /api/v1/exports and /api/v1/exports/:id: mount at '/v1/exports'. */
+export function exportManifestRoutes(deps: Pick<ExportRoutesDeps, 'sql'>): FastifyPluginAsync {
+  return async (app) => {
+    app.get<{ Querystring: { limit: number; cursor?: string } }>(
+      '/',
+      {
+        config: { roles: ['officer'] },
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
+              cursor: { type: 'string', minLength: 1, maxLength: 40 },
+            },
+          },
+          response: {
+            200: {
+              type: 'object',
+              required: ['items', 'next'],
+              properties: { items: { type: 'array', items: manifestSchema }, next: { type: ['string', 'null'] } },
+            },
+            400: problemSchema,
+          },
+        },
+      },
+      async (request) => {
+        const { limit, cursor } = request.query;
+        let beforeId: string | undefined;
+        if (cursor !== undefined) {
+          beforeId = decodeListCursor(cursor);
+          if (beforeId === undefined) throw badRequest('cursor: not a cursor from this API (pass `next` of the previous page as it is).', ProblemType.invalidCursor, 'Invalid cursor');
+        }
+        const page = await listExports(deps.sql, { limit, ...(beforeId !== undefined && { beforeId }) });
+        const last = page.items[page.items.length - 1];
+        return { items: page.items, next: page.more && last !== undefined ? encodeListCursor(last.id) : null };
+      },
+    );
+
+    app.get<{ Params: { id: string } }>(
+      '/:id',
+      {
+        config: { roles: ['officer'] },
+        schema: {
+          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 20 } } },
+          response: { 200: manifestSchema, 400: problemSchema, 404: problemSchema },
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        if (!/^[1-9]\d{0,18}$/.test(id)) throw badRequest(`id: ${JSON.stringify(id)} is not an export id (a positive integer).`);
+        const manifest = await getExport(deps.sql, id);
+        if (manifest === undefined) throw notFound(`There is no export ${id}.`);
+        return manifest;
+      },
+    );
+  };
+}
