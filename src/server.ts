@@ -3,6 +3,11 @@
 import type net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApiApp } from './api/app.ts';
+import { readinessProbe } from './api/routes/health.ts';
+import { HttpMetrics } from './metrics/http-metrics.ts';
+import { cachedOpenIncidents, queryOpenIncidents } from './metrics/open-incidents.ts';
+import { countByTransport, createMetricsEndpoint } from './metrics/registry.ts';
+import { WardenMetrics } from './metrics/warden-metrics.ts';
 import type { ApiDeps, SessionDirectory } from './api/deps.types.ts';
 import { createAuditPipeline, type AuditPipeline } from './audit/pipeline.ts';
 import { PolicyManager } from './audit/policy-manager.ts';
@@ -11,7 +16,10 @@ import { auditScanRoutes } from './api/routes/audit-scan.ts';
 import { incidentsRoutes } from './api/routes/incidents.ts';
 import { archiveRoutes } from './api/routes/archive.ts';
 import { messagesRoutes } from './api/routes/messages.ts';
+import { conversationsRoutes } from './api/routes/conversations.ts';
+import { exportManifestRoutes, exportRoutes } from './api/routes/export.ts';
 import { retroScansRoutes } from './api/routes/retro-scans.ts';
+import { ruleStatsRoutes } from './api/routes/rule-stats.ts';
 import { RetroScanner } from './audit/retro-scan.ts';
 import { SearchIndexer } from './audit/search-indexer.ts';
 import { createAlerts } from './audit/alerts.ts';
@@ -67,6 +75,10 @@ export interface WardenServer {
   readonly ports: { readonly c2s: number; readonly c2sTls: number; readonly http: number; readonly https: number };
   /** The admin token generated at this start, when none was configured or stored (shown once). */
   readonly generatedAdminToken: string | undefined;
+  /** Counters the router and the audit pipeline keep for /metrics. */
+  readonly metrics: WardenMetrics;
+  /** The plain-HTTP fastify app (tests read its routes). */
+  readonly http: FastifyInstance;
   stop(): Promise<void>;
 }
 
@@ -100,6 +112,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const policy = await PolicyManager.start(rules, config.domain, log);
     cleanups.push(() => policy.stop());
     const decisions = { encryptedAction: config.encryptedMessages };
+    // One set of counters for /metrics, handed to each part that counts (no global).
+    const metrics = new WardenMetrics();
+    /** Set when stop() begins: /readyz answers 503 from then on, so load balancers drain this node. */
+    let shuttingDown = false;
     // The audit pipeline is wired into the router, not loaded as a module: nothing can skip it.
     // Alerts need the router, which needs the pipeline: the pipeline calls through a late-bound hook.
     let incidentOpened: (id: string) => void = () => {};
@@ -111,10 +127,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       policy,
       decisions,
       incidentOpened: (id) => incidentOpened(id),
+      metrics,
     });
     cleanups.push(() => audit.close());
     const router = new Router({
       domain: config.domain,
+      metrics,
       sessions,
       modules,
       audit,
@@ -227,26 +245,53 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       { prefix: '/v1/rules', plugin: rulesRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/groups', plugin: groupsRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/audit', plugin: auditScanRoutes({ domain: config.domain, policy, decisions }) },
-      { prefix: '/v1/incidents', plugin: incidentsRoutes({ store: incidents, held, log }) },
+      { prefix: '/v1/incidents', plugin: incidentsRoutes({ store: incidents, held, accessLog, log }) },
+      { prefix: '/v1/rules/stats', plugin: ruleStatsRoutes({ store: incidents }) },
       { prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: config.domain, accessLog }) },
+      { prefix: '/v1/conversations', plugin: conversationsRoutes({ sql: db.sql, domain: config.domain, accessLog }) },
+      { prefix: '/v1/export', plugin: exportRoutes({ sql: db.sql, domain: config.domain, accessLog, log }) },
+      { prefix: '/v1/exports', plugin: exportManifestRoutes({ sql: db.sql }) },
       { prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql }) },
       { prefix: '/v1/retro-scans', plugin: retroScansRoutes({ sql: db.sql, onQueued: () => scanner.wake() }) },
     ];
-    const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources });
+    // /readyz and /metrics (both apps share them). The listeners are bound below, so readiness
+    // reads them through a late-bound list: empty until then, which is never asked for.
+    let listeners: ReadonlyArray<readonly [string, { readonly listening: boolean }]> = [];
+    const httpMetrics = new HttpMetrics();
+    const operations = {
+      readiness: readinessProbe({
+        database: () => db.sql`SELECT 1`,
+        listenersDown: () => listeners.filter(([, server]) => !server.listening).map(([name]) => name),
+        stopping: () => shuttingDown,
+      }),
+      metrics: createMetricsEndpoint({
+        metrics,
+        http: httpMetrics,
+        connections: () => countByTransport(open),
+        boundSessions: () => sessions.size,
+        archiveQueueDepth: () => audit.writer.queued,
+        archiveHealthy: () => audit.writer.healthy,
+        openIncidents: cachedOpenIncidents(() => queryOpenIncidents(db.sql), { log }),
+      }),
+      http: httpMetrics,
+    };
+    const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources, operations });
     await registerXmppWebSocket(http, { ...webSocketOptions, tls: false });
     cleanups.push(() => http.close());
     await http.listen({ host: config.bindHost, port: config.httpPort });
-    const https = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources, https: { cert: tls.cert, key: tls.key } });
+    const https = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources, operations, https: { cert: tls.cert, key: tls.key } });
     await registerXmppWebSocket(https, { ...webSocketOptions, tls: true });
     cleanups.push(() => https.close());
     await https.listen({ host: config.bindHost, port: config.httpsPort });
 
+    listeners = [['c2s', c2s], ['c2sTls', c2sTls], ['http', http.server], ['https', https.server]];
     const ports = { c2s: portOf(c2s), c2sTls: portOf(c2sTls), http: httpPort(http), https: httpPort(https) };
     log.info(`Warden serving ${config.domain}`, { ...ports, database: db.embedded ? 'embedded' : 'postgresql' });
 
     let stopping: Promise<void> | undefined;
     const stop = () =>
       (stopping ??= (async () => {
+        shuttingDown = true;
         log.info('shutting down');
         // Stop accepting first, then end every stream, then flush storage.
         const closeListeners = [closeNetServer(c2s), closeNetServer(c2sTls)];
@@ -260,7 +305,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         if (!opts.database) await db.close();
         log.info('stopped');
       })());
-    return { config, db, sessions, router, audit, policy, ports, generatedAdminToken, stop };
+    return { config, db, sessions, router, audit, policy, ports, generatedAdminToken, metrics, http, stop };
   } catch (err) {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
     if (!opts.database) await db.close().catch(() => {});

@@ -2,7 +2,9 @@
 // health check. The composition root adds the XMPP-over-WebSocket route to the returned instance
 // and calls listen(); nothing here imports a transport or SQL — everything arrives in ApiDeps.
 //
-//   /healthz            public
+//   /healthz, /readyz   public (routes/health.ts)
+//   /metrics            public, when the composition root hands in a metrics endpoint
+//   /docs, /docs/json   public: OpenAPI generated from every route's schema (openapi.ts)
 //   /api/...            one encapsulated scope; its first hook authenticates (token or console
 //                       session) and checks the route's config.roles (auth.ts)
 //     /api/v1/users     routes/users.ts
@@ -12,7 +14,12 @@ import { requireCredentials } from './auth.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { ApiDeps } from './deps.types.ts';
 import { clientErrorHandler, notFound, sendProblem, toProblem } from './errors.ts';
-import { healthRoutes } from './routes/health.ts';
+import { healthRoutes, type ReadinessProbe } from './routes/health.ts';
+import { consoleRoutes } from './routes/console.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { registerOpenApi } from './openapi.ts';
+import type { HttpMetrics } from '../metrics/http-metrics.ts';
+import type { MetricsEndpoint } from '../metrics/registry.ts';
 import { sessionsRoutes } from './routes/sessions.ts';
 import { usersRoutes } from './routes/users.ts';
 
@@ -36,6 +43,12 @@ export interface ApiAppOptions {
   readonly trustProxy?: string[] | boolean;
   /** Serve HTTPS with this PEM certificate (chain) and key instead of plain HTTP. */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** /readyz, /metrics and the HTTP request counter; without them /readyz has no checks and /metrics is absent. */
+  readonly operations?: {
+    readonly readiness?: ReadinessProbe;
+    readonly metrics?: MetricsEndpoint;
+    readonly http?: HttpMetrics;
+  };
 }
 
 export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Promise<FastifyInstance> {
@@ -71,8 +84,18 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
     sendProblem(reply, notFound(`There is no ${request.method} ${request.url.split('?')[0] ?? ''} here.`)),
   );
 
+  // Before any route: the OpenAPI generator collects routes as they are added.
+  await registerOpenApi(app);
+  const httpMetrics = opts.operations?.http;
+  if (httpMetrics !== undefined) {
+    app.addHook('onResponse', async (request, reply) => httpMetrics.record(request.method, request.routeOptions.url, reply.statusCode));
+  }
+
   // Not awaited: plugins load in order when the composition root calls listen() (or ready()).
-  void app.register(healthRoutes);
+  void app.register(healthRoutes, { readiness: opts.operations?.readiness });
+  // The web console's static files at /console/ (public: its data comes from /api with the visitor's session).
+  void app.register(consoleRoutes, {});
+  if (opts.operations?.metrics !== undefined) void app.register(metricsRoutes, { endpoint: opts.operations.metrics });
 
   void app.register(
     async (api) => {

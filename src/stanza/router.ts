@@ -3,6 +3,7 @@
 // requests to the server or an account go to module handlers by namespace.
 import type { AuditTap, AuditedMessage } from '../audit/audit-tap.ts';
 import type { Logger } from '../log.ts';
+import { WardenMetrics } from '../metrics/warden-metrics.ts';
 import type { C2SSession } from '../stream/c2s-session.ts';
 import { streamError } from '../stream/stream-error.ts';
 import { NS } from '../ns.ts';
@@ -21,6 +22,8 @@ export interface RouterDeps {
   /** Whether a local account exists (used only when it has no bound session). */
   readonly accountExists: (local: string) => Promise<boolean>;
   readonly log: Logger;
+  /** Counts stanzas by kind for /metrics; a private instance when not given. */
+  readonly metrics?: WardenMetrics;
 }
 
 const ACCOUNT_CACHE_MS = 60_000;
@@ -64,9 +67,11 @@ export class Router {
   /** Accounts recently found to exist (local → when), and lookups in flight. */
   private readonly existing = new Map<string, number>();
   private readonly lookups = new Map<string, Promise<boolean>>();
+  private readonly metrics: WardenMetrics;
 
   constructor(private readonly deps: RouterDeps) {
     this.hostJid = makeJid('', deps.domain);
+    this.metrics = deps.metrics ?? new WardenMetrics();
   }
 
   /** Entry point for every stanza from a bound client session. */
@@ -75,6 +80,7 @@ export class Router {
     if (name !== 'message' && name !== 'presence' && name !== 'iq') {
       return session.fail(streamError('unsupported-stanza-type', `<${name}/> is not a stanza`));
     }
+    this.metrics.stanzaRouted(name);
     // RFC 6120 §8.1.2.1: the server stamps the session's full JID, whatever the client wrote.
     stanza.attrs.from = session.fullJid;
     const from = makeJid(session.local, this.deps.domain, session.resource);
