@@ -1,0 +1,55 @@
+// Dates and names as a reviewer reads them.
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** '2025-03-14 09:26:53' in the browser's time zone. */
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** '3 min ago', for a title attribute or a compact column. */
+export function ago(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '';
+  const s = Math.round((now - new Date(iso).getTime()) / 1000);
+  if (s < 45) return 'just now';
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86_400)} d ago`;
+}
+
+/** The bare JID of a full one ('alice@example.com/phone' → 'alice@example.com'). */
+export function bare(jid: string): string {
+  const slash = jid.indexOf('/');
+  return slash < 0 ? jid : jid.slice(0, slash);
+}
+
+/** A datetime-local input value ('2025-03-14T09:26') as an ISO string, or '' when empty. */
+export function localInputToIso(value: string): string {
+  if (!value) return '';
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}
+
+/** An ISO string as a datetime-local input value. */
+export function isoToLocalInput(iso: string): string {
+  if (!iso) return '';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export const DISPOSITION_LABELS: Readonly<Record<string, string>> = {
+  true_positive: 'True positive',
+  false_positive: 'False positive',
+  escalated: 'Escalated',
+};
+
+/** Compact one-line JSON for the access log's query and detail columns. */
+export function compactJson(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'object' && Object.keys(value).length === 0) return '';
+  return JSON.stringify(value);
+}

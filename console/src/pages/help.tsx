@@ -1,0 +1,72 @@
+// The keyboard help (press ?).
+import type { NavItem } from '../nav.ts';
+
+const LIST_KEYS: readonly (readonly [string, string])[] = [
+  ['j / ↓', 'next row'],
+  ['k / ↑', 'previous row'],
+  ['Enter / o', 'open the selected row'],
+  ['r', 'refresh the list'],
+  ['/', 'focus the search or filter box'],
+];
+const INCIDENT_KEYS: readonly (readonly [string, string])[] = [
+  ['u / Esc', 'back to the queue'],
+  ['j / k', 'next / previous incident'],
+  ['a', 'assign to me (again: unassign)'],
+  ['t / f / e', 'resolve as true positive / false positive / escalated'],
+  ['c', 'write a comment'],
+  ['v', 'open the conversation'],
+];
+
+const HOLD_KEYS: readonly (readonly [string, string])[] = [
+  ['R', 'release the selected message'],
+  ['X', 'reject the selected message'],
+];
+const CONVERSATION_KEYS: readonly (readonly [string, string])[] = [
+  ['p', 'load earlier messages'],
+  ['n', 'load later messages'],
+];
+
+export function HelpOverlay({ items, onClose }: { items: readonly NavItem[]; onClose: () => void }) {
+  const table = (rows: readonly (readonly [string, string])[]) => (
+    <table class="keys">
+      <tbody>
+        {rows.map(([k, what]) => (
+          <tr key={k}>
+            <td>
+              <kbd>{k}</kbd>
+            </td>
+            <td>{what}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+  return (
+    <div class="overlay" role="dialog" aria-label="Keyboard shortcuts" onClick={onClose}>
+      <div class="card help" onClick={(e) => e.stopPropagation()}>
+        <h2>Keyboard shortcuts</h2>
+        <div class="help-columns">
+          <div>
+            <h3>Lists</h3>
+            {table(LIST_KEYS)}
+            <h3>Go to</h3>
+            {table(items.map((item) => [`g ${item.key}`, item.label] as const))}
+          </div>
+          <div>
+            <h3>Incident</h3>
+            {table(INCIDENT_KEYS)}
+            <h3>Held messages</h3>
+            {table(HOLD_KEYS)}
+            <h3>Conversation</h3>
+            {table(CONVERSATION_KEYS)}
+            <h3>Anywhere</h3>
+            {table([['?', 'this help'], ['Esc', 'close']])}
+          </div>
+        </div>
+        <button type="button" onClick={onClose}>
+          Close
+        </button>
+      </div>
+    </div>
+  );
+}

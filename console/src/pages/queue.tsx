@@ -1,0 +1,114 @@
+// The incident queue: newest first, filtered by status, severity, hold state and assignee; one page
+// at a time ("load more"), driven from the keyboard (j/k, Enter, r). The filters are in the
+// address, so the queue is the same after a reload and the incident page can come back to it.
+import { get } from '../api.ts';
+import { IncidentRow } from '../components/incident-row.tsx';
+import { usePaged } from '../components/paged.ts';
+import { ProblemBox } from '../components/problem.tsx';
+import { useListNavigation } from '../components/selection.ts';
+import { useKeys } from '../keys.ts';
+import { href, navigate, param, type Route } from '../router.ts';
+import { SEVERITIES, type Incident, type Me, type Page } from '../types.ts';
+
+export const QUEUE_PAGE_SIZE = 50;
+/** The queue's filters, as they appear in the address. */
+export const QUEUE_FILTERS = ['status', 'severity', 'hold', 'mine', 'rule'] as const;
+
+export interface QueueFilters {
+  readonly status: string;
+  readonly severity: string;
+  readonly hold: string;
+  readonly mine: string;
+  readonly rule: string;
+}
+
+export function queueFilters(route: Route): QueueFilters {
+  // The queue shows open incidents unless told otherwise ('all' shows every status).
+  return { status: param(route, 'status') || 'open', severity: param(route, 'severity'), hold: param(route, 'hold'), mine: param(route, 'mine'), rule: param(route, 'rule') };
+}
+
+/** The paged-list key of the queue with these filters (the incident page reads the same list for j/k). */
+export const queueKey = (f: QueueFilters, me: Me) => `incidents:${f.status}:${f.severity}:${f.hold}:${f.mine ? me.username : ''}:${f.rule}`;
+
+export function fetchQueuePage(f: QueueFilters, me: Me, cursor: string | undefined): Promise<Page<Incident>> {
+  return get<Page<Incident>>('/incidents', {
+    status: f.status === 'all' ? undefined : f.status,
+    severity: f.severity,
+    hold: f.hold,
+    rule: f.rule,
+    assignee: f.mine ? me.username : undefined,
+    limit: QUEUE_PAGE_SIZE,
+    cursor,
+  });
+}
+
+function Chip({ label, active, to, class: extra }: { label: string; active: boolean; to: string; class?: string }) {
+  return (
+    <a class={`chip${extra ? ` ${extra}` : ''}${active ? ' active' : ''}`} href={to} aria-pressed={active}>
+      {label}
+    </a>
+  );
+}
+
+export function QueuePage({ route, me }: { route: Route; me: Me }) {
+  const filters = queueFilters(route);
+  const key = queueKey(filters, me);
+  const list = usePaged<Incident>(key, (cursor) => fetchQueuePage(filters, me, cursor));
+  const open = (index: number) => {
+    const incident = list.items[index];
+    if (incident) navigate(`/incidents/${encodeURIComponent(incident.id)}`, { ...filters, status: filters.status === 'open' ? '' : filters.status });
+  };
+  const nav = useListNavigation(key, list.items.length, open, () => void list.loadMore());
+  useKeys({ r: () => list.reload(), '/': () => navigate('/search') });
+
+  const withFilter = (change: Partial<QueueFilters>) => {
+    const next = { ...filters, ...change };
+    return href('/incidents', { ...next, status: next.status === 'open' ? '' : next.status });
+  };
+
+  return (
+    <section class="queue">
+      <header class="page-head">
+        <h1>Incident queue</h1>
+        <div class="filters" role="toolbar" aria-label="Filters">
+          <span class="group" aria-label="Status">
+            <Chip label="Open" active={filters.status === 'open'} to={withFilter({ status: 'open' })} />
+            <Chip label="Resolved" active={filters.status === 'resolved'} to={withFilter({ status: 'resolved' })} />
+            <Chip label="All" active={filters.status === 'all'} to={withFilter({ status: 'all' })} />
+          </span>
+          <span class="group" aria-label="Severity">
+            <Chip label="Any severity" active={filters.severity === ''} to={withFilter({ severity: '' })} />
+            {SEVERITIES.map((s) => (
+              <Chip key={s} class="sev" label={s} active={filters.severity === s} to={withFilter({ severity: s })} />
+            ))}
+          </span>
+          <span class="group">
+            <Chip label="Held only" active={filters.hold === 'held'} to={withFilter({ hold: filters.hold === 'held' ? '' : 'held' })} />
+            <Chip label="Assigned to me" active={filters.mine !== ''} to={withFilter({ mine: filters.mine ? '' : '1' })} />
+          </span>
+          <button type="button" onClick={() => list.reload()} title="Refresh (r)">
+            Refresh
+          </button>
+        </div>
+      </header>
+      <ProblemBox problem={list.problem} />
+      {list.loaded && list.items.length === 0 && !list.problem && <p class="empty">No incidents match these filters.</p>}
+      <ol class="rows" ref={nav.attach} aria-label="Incidents">
+        {list.items.map((incident, index) => (
+          <IncidentRow key={incident.id} incident={incident} selected={index === nav.selected} onOpen={() => open(index)} />
+        ))}
+      </ol>
+      <footer class="list-foot">
+        <span class="muted">
+          {list.items.length} loaded{list.next ? '' : list.loaded ? ' · end of list' : ''} · <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>Enter</kbd> open, <kbd>?</kbd> all keys
+        </span>
+        {list.next && (
+          <button type="button" onClick={() => void list.loadMore()} disabled={list.loading}>
+            {list.loading ? 'Loading…' : 'Load more'}
+          </button>
+        )}
+        {list.loading && !list.next && <span class="muted">Loading…</span>}
+      </footer>
+    </section>
+  );
+}

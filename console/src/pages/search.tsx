@@ -1,0 +1,96 @@
+// Archive search: a substring (Chinese or English; the server folds case, width and script),
+// a user and the other side, a time range, a verdict. Results one page at a time; Enter opens
+// the conversation around the selected message.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { get } from '../api.ts';
+import { MessageRow, messageConversationHref } from '../components/message-row.tsx';
+import { usePaged } from '../components/paged.ts';
+import { ProblemBox } from '../components/problem.tsx';
+import { useListNavigation } from '../components/selection.ts';
+import { isoToLocalInput, localInputToIso } from '../format.ts';
+import { useKeys } from '../keys.ts';
+import { navigate, param, type Route } from '../router.ts';
+import { VERDICTS, type ArchivedMessage, type Page } from '../types.ts';
+
+const FIELDS = ['q', 'user', 'peer', 'since', 'until', 'verdict'] as const;
+type Field = (typeof FIELDS)[number];
+type Filters = Record<Field, string>;
+export const SEARCH_PAGE_SIZE = 50;
+
+export function SearchPage({ route }: { route: Route }) {
+  const applied = Object.fromEntries(FIELDS.map((f) => [f, param(route, f)])) as Filters;
+  const [form, setForm] = useState<Filters>(applied);
+  const qRef = useRef<HTMLInputElement>(null);
+  const routeKey = FIELDS.map((f) => applied[f]).join('\u0000');
+  // The form follows the address (back/forward, links), keyed by the filters rather than the object.
+  useEffect(() => setForm(applied), [routeKey]);
+
+  const anyFilter = FIELDS.some((f) => applied[f] !== '');
+  const key = anyFilter ? `search:${routeKey}` : null;
+  const list = usePaged<ArchivedMessage>(key, (cursor) => get<Page<ArchivedMessage>>('/messages', { ...applied, limit: SEARCH_PAGE_SIZE, cursor }));
+  const open = (index: number) => {
+    const m = list.items[index];
+    if (m) location.hash = messageConversationHref(m);
+  };
+  const nav = useListNavigation(key ?? 'search:none', list.items.length, open, () => void list.loadMore());
+  useKeys({ '/': () => qRef.current?.focus(), r: () => list.reload() });
+
+  const submit = (event: Event) => {
+    event.preventDefault();
+    qRef.current?.blur();
+    navigate('/search', { ...form, q: form.q.trim(), user: form.user.trim(), peer: form.peer.trim() });
+  };
+  const set = (field: Field) => (event: Event) => setForm({ ...form, [field]: (event.currentTarget as HTMLInputElement).value });
+
+  return (
+    <section class="search">
+      <header class="page-head">
+        <h1>Archive search</h1>
+      </header>
+      <form class="filter-form" onSubmit={submit} role="search">
+        <input ref={qRef} class="grow" name="q" type="search" placeholder="Text (Chinese or English) — press / to focus" value={form.q} onInput={set('q')} autoFocus={!anyFilter} />
+        <input name="user" placeholder="User (alice or alice@domain)" value={form.user} onInput={set('user')} />
+        <input name="peer" placeholder="Other side (needs user)" value={form.peer} onInput={set('peer')} />
+        <label class="inline">
+          From
+          <input name="since" type="datetime-local" value={isoToLocalInput(form.since)} onInput={(e) => setForm({ ...form, since: localInputToIso(e.currentTarget.value) })} />
+        </label>
+        <label class="inline">
+          to
+          <input name="until" type="datetime-local" value={isoToLocalInput(form.until)} onInput={(e) => setForm({ ...form, until: localInputToIso(e.currentTarget.value) })} />
+        </label>
+        <select name="verdict" value={form.verdict} onChange={set('verdict')} aria-label="Verdict">
+          <option value="">Any verdict</option>
+          {VERDICTS.map((v) => (
+            <option key={v} value={v}>
+              {v}
+            </option>
+          ))}
+        </select>
+        <button type="submit" class="primary">
+          Search
+        </button>
+      </form>
+      <ProblemBox problem={list.problem} />
+      {!anyFilter && <p class="empty">Search the archive by text, user, time or verdict. Every search is recorded in the access log.</p>}
+      {list.loaded && list.items.length === 0 && !list.problem && <p class="empty">No message matches.</p>}
+      <ol class="rows" ref={nav.attach} aria-label="Messages">
+        {list.items.map((m, index) => (
+          <MessageRow key={m.id} message={m} term={applied.q} selected={index === nav.selected} onOpen={() => open(index)} />
+        ))}
+      </ol>
+      {anyFilter && (
+        <footer class="list-foot">
+          <span class="muted">
+            {list.loading && list.items.length === 0 ? 'Searching…' : `${list.items.length} shown${list.next ? '' : list.loaded ? ' · no more' : ''}`}
+          </span>
+          {list.next && (
+            <button type="button" onClick={() => void list.loadMore()} disabled={list.loading}>
+              {list.loading ? 'Loading…' : 'Load more'}
+            </button>
+          )}
+        </footer>
+      )}
+    </section>
+  );
+}
