@@ -46,6 +46,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { env: 'OFFICER_JIDS', kind: 'list', default: '', doc: 'Comma-separated bare JIDs of local accounts that get an XMPP headline for every new incident.' },
   { env: 'WEBHOOK_URL', kind: 'http-url', doc: 'http(s) URL that receives each new incident as JSON (POST), retried with backoff until a 2xx. Unset: no webhook.' },
   { env: 'WEBHOOK_SECRET', kind: 'secret', doc: 'Key for the webhook\'s X-Warden-Signature header (sha256= HMAC-SHA256 of the body, hex).' },
+  { env: 'RETENTION_DAYS', kind: 'int', default: '0', min: 0, max: 36_500, doc: 'Archived messages older than this many days are deleted (in small batches, every RETENTION_INTERVAL_MS), except those under a legal hold or an open incident. 0 keeps them for ever.' },
+  { env: 'RETENTION_INTERVAL_MS', kind: 'int', default: '3600000', min: 1000, max: 604_800_000, doc: 'How often the retention job looks for messages past RETENTION_DAYS.' },
   { env: 'LOG_LEVEL', kind: 'level', default: 'info', doc: 'debug, info, warn or error.' },
   { env: 'WARDEN_CONFIG', kind: 'path', doc: 'Optional JSON file of these same variables ({"XMPP_DOMAIN": "example.com", …}); the environment wins over it.' },
 ];
@@ -81,6 +83,9 @@ export interface Config {
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
   readonly encryptedMessages: 'block' | 'flag';
   readonly nodeId: string;
+  /** 0: keep archived messages for ever. */
+  readonly retentionDays: number;
+  readonly retentionIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -218,5 +223,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: get('LOG_LEVEL'),
     encryptedMessages: oneOf(get('ENCRYPTED_MESSAGES'), ['block', 'flag'] as const, 'ENCRYPTED_MESSAGES'),
     nodeId: /^[A-Za-z0-9._-]{1,64}$/.test(get('NODE_ID')) ? get('NODE_ID') : fail('NODE_ID', 'must be 1–64 letters, digits, dots, dashes or underscores'),
+    retentionDays: get('RETENTION_DAYS'),
+    retentionIntervalMs: get('RETENTION_INTERVAL_MS'),
   };
 }

@@ -22,6 +22,9 @@ import { retroScansRoutes } from './api/routes/retro-scans.ts';
 import { ruleStatsRoutes } from './api/routes/rule-stats.ts';
 import { RetroScanner } from './audit/retro-scan.ts';
 import { SearchIndexer } from './audit/search-indexer.ts';
+import { RetentionJob } from './audit/retention.ts';
+import { createLegalHoldStore } from './audit/legal-holds.ts';
+import { legalHoldsRoutes } from './api/routes/legal-holds.ts';
 import { createAlerts } from './audit/alerts.ts';
 import { createHeldMessages } from './audit/held-messages.ts';
 import { createIncidentStore } from './audit/incident-store.ts';
@@ -163,6 +166,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const indexer = new SearchIndexer(db.sql, log);
     indexer.start();
     cleanups.push(() => indexer.stop());
+    // RETENTION_DAYS=0 keeps the archive for ever: no job at all. Every node runs one; a per-batch
+    // advisory lock makes the others stand aside (audit/retention.ts).
+    if (config.retentionDays > 0) {
+      const retention = new RetentionJob({ sql: db.sql, log, accessLog, retentionDays: config.retentionDays, intervalMs: config.retentionIntervalMs });
+      retention.start();
+      cleanups.push(() => retention.stop());
+    }
     userDeleted = (local) => {
       router.forgetAccount(local);
       modules.emit('user-deleted', { local });
@@ -253,6 +263,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       { prefix: '/v1/exports', plugin: exportManifestRoutes({ sql: db.sql }) },
       { prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql }) },
       { prefix: '/v1/retro-scans', plugin: retroScansRoutes({ sql: db.sql, onQueued: () => scanner.wake() }) },
+      { prefix: '/v1/legal-holds', plugin: legalHoldsRoutes({ holds: createLegalHoldStore(db.sql), domain: config.domain, accessLog }) },
     ];
     // /readyz and /metrics (both apps share them). The listeners are bound below, so readiness
     // reads them through a late-bound list: empty until then, which is never asked for.

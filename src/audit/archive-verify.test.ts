@@ -54,11 +54,11 @@ describe('verifyArchive', () => {
     expect(report).toEqual({
       ok: true,
       chains: [
-        { chain: 'node-a', rows: 250, ok: true },
-        { chain: 'node-b', rows: 40, ok: true },
+        { chain: 'node-a', rows: 250, tombstoned: 0, ok: true },
+        { chain: 'node-b', rows: 40, tombstoned: 0, ok: true },
       ],
     });
-    expect(await verifyArchive(db.sql, { chain: 'node-b' })).toEqual({ ok: true, chains: [{ chain: 'node-b', rows: 40, ok: true }] });
+    expect(await verifyArchive(db.sql, { chain: 'node-b' })).toEqual({ ok: true, chains: [{ chain: 'node-b', rows: 40, tombstoned: 0, ok: true }] });
   });
 
   it('names the row whose body was edited by hand', async () => {
@@ -70,6 +70,7 @@ describe('verifyArchive', () => {
       {
         chain: 'edited',
         rows: 60,
+        tombstoned: 0,
         ok: false,
         firstBroken: { id: String(row?.id), chainSeq: 42, stanzaId: 'edited-42', ts: expect.any(String), reason: expect.stringMatching(/hash does not match/) },
       },
@@ -119,6 +120,81 @@ describe('verifyArchive', () => {
     await db.sql`UPDATE archive SET chain_seq = chain_seq - 1 WHERE chain = 'relinked' AND chain_seq > 5`;
     const broken = (await verifyArchive(db.sql, { chain: 'relinked' })).chains[0]?.firstBroken;
     expect(broken).toMatchObject({ chainSeq: 5, stanzaId: 'relinked-6', reason: 'prev_hash is not the hash of chain_seq 4' });
+  });
+});
+
+/** Moves rows of a chain to archive_tombstones as retention does (same columns, one statement). */
+async function tombstone(chain: string, from: number, to: number): Promise<void> {
+  await db.sql`
+    WITH del AS (
+      DELETE FROM archive WHERE chain = ${chain} AND chain_seq BETWEEN ${from} AND ${to}
+      RETURNING chain, chain_seq, ts, stanza_id, prev_hash, hash
+    )
+    INSERT INTO archive_tombstones (chain, chain_seq, ts, stanza_id, prev_hash, hash) SELECT * FROM del`;
+}
+
+describe('verifyArchive with tombstones', () => {
+  it('links a chain across the rows retention deleted, first rows and middle ones, in small batches', async () => {
+    await writeChain('tomb', 40);
+    await tombstone('tomb', 1, 12);
+    await tombstone('tomb', 20, 26);
+    await tombstone('tomb', 30, 30);
+    expect(await verifyArchive(db.sql, { chain: 'tomb', batchSize: 5 })).toEqual({
+      ok: true,
+      chains: [{ chain: 'tomb', rows: 40 - 12 - 7 - 1, tombstoned: 20, ok: true }],
+    });
+  });
+
+  it('still reports a chain whose every row is tombstoned', async () => {
+    await writeChain('gone', 6);
+    await tombstone('gone', 1, 6);
+    const all = await verifyArchive(db.sql);
+    expect(all.chains.find((c) => c.chain === 'gone')).toEqual({ chain: 'gone', rows: 0, tombstoned: 6, ok: true });
+  });
+
+  it('still fails at a gap with no tombstone next to tombstoned rows', async () => {
+    await writeChain('tomb-gap', 30);
+    await tombstone('tomb-gap', 1, 10);
+    await db.sql`DELETE FROM archive WHERE chain = 'tomb-gap' AND chain_seq = 11`;
+    expect((await verifyArchive(db.sql, { chain: 'tomb-gap', batchSize: 4 })).chains[0]).toMatchObject({
+      rows: 19,
+      tombstoned: 10,
+      ok: false,
+      firstBroken: { chainSeq: 12, stanzaId: 'tomb-gap-12', reason: 'chain_seq jumps from 10 to 12 (1 row deleted)' },
+    });
+  });
+
+  it('fails at a tombstone that does not link (forged hashes)', async () => {
+    await writeChain('tomb-forged', 20);
+    await tombstone('tomb-forged', 5, 8);
+    await db.sql`UPDATE archive_tombstones SET prev_hash = ${Buffer.alloc(32, 7)} WHERE chain = 'tomb-forged' AND chain_seq = 6`;
+    expect((await verifyArchive(db.sql, { chain: 'tomb-forged' })).chains[0]).toMatchObject({
+      ok: false,
+      firstBroken: { id: 'tombstone', tombstone: true, chainSeq: 6, stanzaId: 'tomb-forged-6', reason: "the tombstone's prev_hash is not the hash of chain_seq 5" },
+    });
+  });
+
+  it('fails at the row after a tombstone whose hash was changed', async () => {
+    await writeChain('tomb-hash', 20);
+    await tombstone('tomb-hash', 5, 5);
+    await db.sql`UPDATE archive_tombstones SET hash = ${Buffer.alloc(32, 9)} WHERE chain = 'tomb-hash' AND chain_seq = 5`;
+    expect((await verifyArchive(db.sql, { chain: 'tomb-hash' })).chains[0]?.firstBroken).toMatchObject({
+      chainSeq: 6,
+      reason: 'prev_hash is not the hash of chain_seq 5',
+    });
+  });
+
+  it('fails when a row and a tombstone claim the same place', async () => {
+    await writeChain('tomb-dup', 10);
+    await db.sql`
+      INSERT INTO archive_tombstones (chain, chain_seq, ts, stanza_id, prev_hash, hash)
+      SELECT chain, chain_seq, ts, stanza_id, prev_hash, hash FROM archive WHERE chain = 'tomb-dup' AND chain_seq = 4`;
+    expect((await verifyArchive(db.sql, { chain: 'tomb-dup' })).chains[0]).toMatchObject({
+      rows: 10,
+      tombstoned: 1,
+      ok: false,
+      firstBroken: { chainSeq: 4, tombstone: true, reason: 'chain_seq 4 has both a row and a tombstone' },
+    });
   });
 });
 

@@ -1,0 +1,195 @@
+// Legal holds: /api/v1/legal-holds (officers). A hold on a user or on a conversation exempts its
+// messages from retention (audit/retention.ts) until it is released.
+//
+//   POST   /             {"kind":"user","jid","reason"} | {"kind":"conversation","a","b","reason"} → 201 hold
+//   GET    /?active=&limit=&cursor=                                                     → page of holds, newest first
+//   DELETE /:id          releases the hold (the row stays as the record)                → 200 hold; 404; 409 released
+//
+// JIDs are bare JIDs or localparts of this server's domain (as in archive search); a full JID is
+// reduced to its bare form, since retention compares bare JIDs.
+// Access log: creating and releasing are recorded ('legal-hold.create' / 'legal-hold.release')
+// after their preconditions pass and before they are carried out (as the incident actions are),
+// so nothing is done that is not in the log.
+import type { FastifyPluginAsync } from 'fastify';
+import type { AccessLog } from '../../audit/access-log.types.ts';
+import { InvalidCursorError, conversationPair, type LegalHold, type LegalHoldStore, type LegalHoldTarget } from '../../audit/legal-holds.ts';
+import { ApiProblem, ProblemType, badRequest, conflict, notFound, problemSchema } from '../errors.ts';
+import { principalOf } from '../principal.ts';
+import { resolveBareJid } from './messages.ts';
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;
+export const MAX_REASON_CHARS = 2000;
+const JID_MAX = 3071; // RFC 7622 §3.1: up to 3 × 1023 octets
+
+export const LegalHoldProblem = {
+  notFound: 'urn:warden:problem:legal-hold-not-found',
+  alreadyReleased: 'urn:warden:problem:legal-hold-released',
+} as const;
+
+export interface LegalHoldsRoutesDeps {
+  readonly holds: LegalHoldStore;
+  /** This server's domain: a bare localpart is a user of it. */
+  readonly domain: string;
+  readonly accessLog: AccessLog;
+}
+
+const holdSchema = {
+  type: 'object',
+  required: ['id', 'kind', 'reason', 'createdBy', 'createdAt', 'releasedBy', 'releasedAt'],
+  properties: {
+    id: { type: 'string' },
+    kind: { type: 'string', enum: ['user', 'conversation'] },
+    // kind user: jid · kind conversation: a and b (a < b in byte order).
+    jid: { type: 'string' },
+    a: { type: 'string' },
+    b: { type: 'string' },
+    reason: { type: 'string' },
+    createdBy: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    releasedBy: { type: ['string', 'null'] },
+    releasedAt: { type: ['string', 'null'], format: 'date-time' },
+  },
+} as const;
+
+const createBody = {
+  type: 'object',
+  required: ['kind', 'reason'],
+  additionalProperties: false,
+  // One flat shape rather than oneOf: the handler then says exactly which field a kind misses.
+  properties: {
+    kind: { type: 'string', enum: ['user', 'conversation'] },
+    jid: { type: 'string', minLength: 1, maxLength: JID_MAX },
+    a: { type: 'string', minLength: 1, maxLength: JID_MAX },
+    b: { type: 'string', minLength: 1, maxLength: JID_MAX },
+    // \S: a reason of only whitespace gives none.
+    reason: { type: 'string', minLength: 1, maxLength: MAX_REASON_CHARS, pattern: '\\S' },
+  },
+} as const;
+
+interface CreateBody {
+  kind: 'user' | 'conversation';
+  jid?: string;
+  a?: string;
+  b?: string;
+  reason: string;
+}
+interface ListQuery {
+  active?: boolean;
+  limit: number;
+  cursor?: string;
+}
+
+/** The hold as the API shows it (dates as ISO strings via the serialiser). */
+function holdJson(h: LegalHold): Record<string, unknown> {
+  const common = { id: h.id, kind: h.kind, reason: h.reason, createdBy: h.createdBy, createdAt: h.createdAt, releasedBy: h.releasedBy, releasedAt: h.releasedAt };
+  return h.kind === 'user' ? { ...common, jid: h.jid } : { ...common, a: h.a, b: h.b };
+}
+
+/** What a hold is on, for the access log. */
+const targetOf = (h: LegalHoldTarget): Record<string, string> => (h.kind === 'user' ? { kind: h.kind, jid: h.jid } : { kind: h.kind, a: h.a, b: h.b });
+
+export function legalHoldsRoutes(deps: LegalHoldsRoutesDeps): FastifyPluginAsync {
+  const jid = (field: string, raw: string): string => {
+    const bare = resolveBareJid(raw, deps.domain);
+    if (bare === undefined) throw badRequest(`${field}: ${JSON.stringify(raw)} is not a JID or a username.`);
+    return bare;
+  };
+
+  /** The body as a target; 400 naming the field a kind misses or must not have. */
+  const targetFrom = (body: CreateBody): LegalHoldTarget => {
+    if (body.kind === 'user') {
+      if (body.a !== undefined || body.b !== undefined) throw badRequest('a and b are for kind "conversation"; a user hold takes jid.');
+      if (body.jid === undefined) throw badRequest('jid: required for kind "user".');
+      return { kind: 'user', jid: jid('jid', body.jid) };
+    }
+    if (body.jid !== undefined) throw badRequest('jid is for kind "user"; a conversation hold takes a and b.');
+    if (body.a === undefined || body.b === undefined) throw badRequest('a and b: both required for kind "conversation".');
+    const pair = conversationPair(jid('a', body.a), jid('b', body.b));
+    if (pair === undefined) throw badRequest('a and b are the same JID: a conversation is between two.');
+    return { kind: 'conversation', ...pair };
+  };
+
+  return async (app) => {
+    app.post<{ Body: CreateBody }>(
+      '/',
+      {
+        config: { roles: ['officer'] },
+        schema: { body: createBody, response: { 201: holdSchema, 400: problemSchema } },
+      },
+      async (request, reply) => {
+        const principal = principalOf(request);
+        const target = targetFrom(request.body);
+        const reason = request.body.reason;
+        const id = await deps.holds.reserveId();
+        await deps.accessLog.record({ principal, ip: request.ip, action: 'legal-hold.create', query: { ...targetOf(target), reason }, detail: { holdId: id } });
+        const hold = await deps.holds.create(target, reason, principal.actor, id);
+        return reply.code(201).send(holdJson(hold));
+      },
+    );
+
+    app.get<{ Querystring: ListQuery }>(
+      '/',
+      {
+        config: { roles: ['officer'] },
+        schema: {
+          querystring: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              active: { type: 'boolean' },
+              limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
+              cursor: { type: 'string', minLength: 1, maxLength: 40 },
+            },
+          },
+          response: {
+            200: {
+              type: 'object',
+              required: ['items', 'next'],
+              properties: { items: { type: 'array', items: holdSchema }, next: { type: ['string', 'null'] } },
+            },
+            400: problemSchema,
+          },
+        },
+      },
+      async (request) => {
+        const { active, limit, cursor } = request.query;
+        try {
+          const page = await deps.holds.list({ limit, ...(active !== undefined && { active }), ...(cursor !== undefined && { cursor }) });
+          return { items: page.items.map(holdJson), next: page.next };
+        } catch (err) {
+          if (err instanceof InvalidCursorError) throw badRequest('cursor: not a cursor from this API (pass `next` of the previous page as it is).', ProblemType.invalidCursor, 'Invalid cursor');
+          throw err;
+        }
+      },
+    );
+
+    app.delete<{ Params: { id: string } }>(
+      '/:id',
+      {
+        config: { roles: ['officer'] },
+        schema: {
+          // Not a pattern: an id that cannot exist is answered 404 like any other unknown one.
+          params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 40 } } },
+          response: { 200: holdSchema, 404: problemSchema, 409: problemSchema },
+        },
+      },
+      async (request) => {
+        const principal = principalOf(request);
+        const { id } = request.params;
+        const notFoundProblem = (): ApiProblem => notFound(`There is no legal hold ${JSON.stringify(id)}.`, LegalHoldProblem.notFound, 'No such legal hold');
+        const released = (h: LegalHold): ApiProblem =>
+          conflict(`Legal hold ${h.id} was already released by ${h.releasedBy ?? 'someone'} at ${h.releasedAt?.toISOString() ?? 'an unknown time'}.`, LegalHoldProblem.alreadyReleased, 'Already released');
+        const current = await deps.holds.get(id);
+        if (current === undefined) throw notFoundProblem();
+        if (current.releasedAt !== null) throw released(current);
+        await deps.accessLog.record({ principal, ip: request.ip, action: 'legal-hold.release', query: { id }, detail: { holdId: current.id, ...targetOf(current) } });
+        const result = await deps.holds.release(id, principal.actor);
+        if (result.ok) return holdJson(result.hold);
+        // Lost a race with another officer's release (or the hold vanished): say what is now true.
+        if (result.reason === 'already-released') throw released(result.hold);
+        throw notFoundProblem();
+      },
+    );
+  };
+}

@@ -1,0 +1,180 @@
+// Legal holds (issue #5): while a hold is active, the retention job (retention.ts) deletes none
+// of the messages it covers.
+//
+//   user          every message with the JID on either side (from_bare or to_bare)
+//   conversation  every message between two JIDs, in either direction
+//
+// A conversation is stored as its pair in byte order (jid_a < jid_b, COLLATE "C" in 0008), so
+// {a, b} and {b, a} are the same hold and retention finds it with one equality test. Holds are
+// released, never deleted: the row stays as the record of what was held, by whom and when.
+import type { Sql } from 'postgres';
+
+export type LegalHoldKind = 'user' | 'conversation';
+
+export type LegalHoldTarget =
+  | { readonly kind: 'user'; readonly jid: string }
+  /** a < b in byte order (see conversationPair). */
+  | { readonly kind: 'conversation'; readonly a: string; readonly b: string };
+
+export type LegalHold = LegalHoldTarget & {
+  readonly id: string;
+  readonly reason: string;
+  readonly createdBy: string;
+  readonly createdAt: Date;
+  readonly releasedBy: string | null;
+  readonly releasedAt: Date | null;
+};
+
+export interface LegalHoldPage {
+  readonly items: LegalHold[];
+  /** Pass as `cursor` for the next (older) page; null on the last page. */
+  readonly next: string | null;
+}
+
+export interface LegalHoldListFilter {
+  /** true: only holds in force; false: only released ones; undefined: both. */
+  readonly active?: boolean;
+  readonly limit: number;
+  readonly cursor?: string;
+}
+
+export type ReleaseResult =
+  | { readonly ok: true; readonly hold: LegalHold }
+  | { readonly ok: false; readonly reason: 'not-found' }
+  | { readonly ok: false; readonly reason: 'already-released'; readonly hold: LegalHold };
+
+export interface LegalHoldStore {
+  /**
+   * An id for a hold about to be created, so the access log can name it before the hold exists
+   * (the API logs an action before carrying it out). An id reserved and not used is a gap, no more.
+   */
+  reserveId(): Promise<string>;
+  /** Throws RangeError for a conversation of a JID with itself. */
+  create(target: LegalHoldTarget, reason: string, createdBy: string, id?: string): Promise<LegalHold>;
+  get(id: string): Promise<LegalHold | undefined>;
+  /** Newest first. Throws InvalidCursorError for a cursor this store did not hand out. */
+  list(filter: LegalHoldListFilter): Promise<LegalHoldPage>;
+  /** Ends a hold; at most once (a second release answers 'already-released'). */
+  release(id: string, releasedBy: string): Promise<ReleaseResult>;
+}
+
+export class InvalidCursorError extends Error {
+  constructor() {
+    super('invalid cursor');
+    this.name = 'InvalidCursorError';
+  }
+}
+
+/**
+ * The stored form of a conversation between `x` and `y`: the pair in UTF-8 byte order, which is
+ * PostgreSQL's order under COLLATE "C" in a UTF8 database. JavaScript's `<` compares UTF-16 code
+ * units and disagrees with it past U+FFFF (a surrogate sorts before U+E000–U+FFFF), so the bytes
+ * are compared. undefined when x and y are the same JID: that is not a conversation.
+ */
+export function conversationPair(x: string, y: string): { readonly a: string; readonly b: string } | undefined {
+  const order = Buffer.compare(Buffer.from(x, 'utf8'), Buffer.from(y, 'utf8'));
+  if (order === 0) return undefined;
+  return order < 0 ? { a: x, b: y } : { a: y, b: x };
+}
+
+// Ids are bigint identities; anything else as an id or cursor is answered "not found" / invalid.
+const ID = /^[1-9][0-9]{0,18}$/;
+export const isLegalHoldId = (raw: string): boolean => ID.test(raw) && BigInt(raw) <= 9_223_372_036_854_775_807n;
+
+interface HoldRow {
+  id: string;
+  kind: LegalHoldKind;
+  jid_a: string;
+  jid_b: string | null;
+  reason: string;
+  created_by: string;
+  created_at: Date;
+  released_by: string | null;
+  released_at: Date | null;
+}
+
+function toHold(r: HoldRow): LegalHold {
+  const common = {
+    id: String(r.id),
+    reason: r.reason,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    releasedBy: r.released_by,
+    releasedAt: r.released_at,
+  };
+  return r.kind === 'user' ? { kind: 'user', jid: r.jid_a, ...common } : { kind: 'conversation', a: r.jid_a, b: r.jid_b ?? '', ...common };
+}
+
+const COLUMNS = 'id, kind, jid_a, jid_b, reason, created_by, created_at, released_by, released_at';
+
+export function createLegalHoldStore(sql: Sql): LegalHoldStore {
+  const store: LegalHoldStore = {
+    async reserveId() {
+      const [row] = await sql<{ id: string }[]>`SELECT nextval(pg_get_serial_sequence('legal_holds', 'id'))::text AS id`;
+      if (row === undefined) throw new Error('nextval gave no row');
+      return row.id;
+    },
+
+    async create(target, reason, createdBy, id) {
+      let jidA: string;
+      let jidB: string | null;
+      if (target.kind === 'user') {
+        jidA = target.jid;
+        jidB = null;
+      } else {
+        const pair = conversationPair(target.a, target.b);
+        if (pair === undefined) throw new RangeError('a conversation needs two different JIDs');
+        jidA = pair.a;
+        jidB = pair.b;
+      }
+      if (id !== undefined && !isLegalHoldId(id)) throw new RangeError(`not a legal hold id: ${id}`);
+      // The id is an identity column; a reserved one (from its own sequence) goes in with OVERRIDING.
+      const [row] =
+        id === undefined
+          ? await sql<HoldRow[]>`
+              INSERT INTO legal_holds (kind, jid_a, jid_b, reason, created_by)
+              VALUES (${target.kind}, ${jidA}, ${jidB}, ${reason}, ${createdBy})
+              RETURNING ${sql.unsafe(COLUMNS)}`
+          : await sql<HoldRow[]>`
+              INSERT INTO legal_holds (id, kind, jid_a, jid_b, reason, created_by) OVERRIDING SYSTEM VALUE
+              VALUES (${id}::bigint, ${target.kind}, ${jidA}, ${jidB}, ${reason}, ${createdBy})
+              RETURNING ${sql.unsafe(COLUMNS)}`;
+      if (row === undefined) throw new Error('INSERT … RETURNING gave no row');
+      return toHold(row);
+    },
+
+    async get(id) {
+      if (!isLegalHoldId(id)) return undefined;
+      const [row] = await sql<HoldRow[]>`SELECT ${sql.unsafe(COLUMNS)} FROM legal_holds WHERE id = ${id}::bigint`;
+      return row === undefined ? undefined : toHold(row);
+    },
+
+    async list(filter) {
+      // The cursor is the last id of the previous page (ids only grow, so newest first is id DESC).
+      if (filter.cursor !== undefined && !isLegalHoldId(filter.cursor)) throw new InvalidCursorError();
+      const rows = await sql<HoldRow[]>`
+        SELECT ${sql.unsafe(COLUMNS)} FROM legal_holds
+        WHERE true
+          ${filter.cursor === undefined ? sql`` : sql`AND id < ${filter.cursor}::bigint`}
+          ${filter.active === undefined ? sql`` : filter.active ? sql`AND released_at IS NULL` : sql`AND released_at IS NOT NULL`}
+        ORDER BY id DESC
+        LIMIT ${filter.limit + 1}`;
+      const items = rows.slice(0, filter.limit).map(toHold);
+      const last = items[items.length - 1];
+      return { items, next: rows.length > filter.limit && last !== undefined ? last.id : null };
+    },
+
+    async release(id, releasedBy) {
+      if (!isLegalHoldId(id)) return { ok: false, reason: 'not-found' };
+      // `released_at IS NULL` in the WHERE makes the release happen once, whoever clicks.
+      const [row] = await sql<HoldRow[]>`
+        UPDATE legal_holds SET released_by = ${releasedBy}, released_at = now()
+        WHERE id = ${id}::bigint AND released_at IS NULL
+        RETURNING ${sql.unsafe(COLUMNS)}`;
+      if (row !== undefined) return { ok: true, hold: toHold(row) };
+      const current = await store.get(id);
+      return current === undefined ? { ok: false, reason: 'not-found' } : { ok: false, reason: 'already-released', hold: current };
+    },
+  };
+  return store;
+}
