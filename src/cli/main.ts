@@ -259,7 +259,8 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
         if (values.chain !== undefined && report.chains.every((c) => c.rows === 0)) throw new CliError(`the archive has no chain ${values.chain}`);
         for (const c of report.chains) {
           const b = c.firstBroken;
-          out(b === undefined ? `chain ${c.chain}: ${c.rows} rows, intact`
+          const deleted = c.tombstoned > 0 ? `, ${c.tombstoned} deleted by retention` : '';
+          out(b === undefined ? `chain ${c.chain}: ${c.rows} rows${deleted}, intact`
             : `chain ${c.chain}: ${c.rows} rows, BROKEN at chain_seq ${b.chainSeq} (id ${b.id}, stanza ${b.stanzaId}, ${b.ts}): ${b.reason}`);
         }
         out(report.chains.length === 0 ? 'the archive is empty' : report.ok ? 'the archive is intact' : 'the archive has been tampered with');
