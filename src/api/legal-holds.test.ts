@@ -2,36 +2,24 @@
 // what the routes record.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RecordingAccessLog } from '../../test/support/access-log.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
-import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
-import type { AccessEntry } from '../audit/access-log.types.ts';
+import { fakeApiDeps } from '../../test/support/fake-auth.ts';
 import { createLegalHoldStore } from '../audit/legal-holds.ts';
-import type { UserStore } from '../storage/user-store.ts';
 import { buildApiApp } from './app.ts';
-import type { ApiDeps } from './deps.types.ts';
 import { legalHoldsRoutes } from './routes/legal-holds.ts';
 
 const OFFICER = { authorization: 'Bearer officer-token_0123456789' };
 const AUDITOR = { authorization: 'Bearer auditor-token_0123456789' };
 const ADMIN = { authorization: 'Bearer admin-token_0123456789' };
-const unused = () => {
-  throw new Error('not used by this test');
-};
-const deps: ApiDeps = {
-  domain: 'example.org',
-  users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
-  sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-  auth: fakeAuthenticator({ 'officer-token_0123456789': 'officer', 'auditor-token_0123456789': 'auditor', 'admin-token_0123456789': 'admin' }),
-  normalizeLocalpart: (raw) => raw.toLowerCase(),
-  deriveCredentials: () => [],
-};
+const deps = fakeApiDeps('example.org', { 'officer-token_0123456789': 'officer', 'auditor-token_0123456789': 'auditor', 'admin-token_0123456789': 'admin' });
 
 let db: TestDatabase;
 let app: FastifyInstance;
-let logged: AccessEntry[] = [];
+const accessLog = new RecordingAccessLog();
+const logged = accessLog.entries;
 beforeAll(async () => {
   db = await openTestDatabase();
-  const accessLog = { record: async (e: AccessEntry) => void logged.push(e) };
   app = await buildApiApp(deps, {
     resources: [{ prefix: '/v1/legal-holds', plugin: legalHoldsRoutes({ holds: createLegalHoldStore(db.sql), domain: 'example.org', accessLog }) }],
   });
@@ -42,7 +30,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   await db.sql`TRUNCATE legal_holds`;
-  logged = [];
+  logged.length = 0;
 });
 
 const post = (body: unknown, headers: Record<string, string> = OFFICER) =>
@@ -125,7 +113,7 @@ describe('/api/v1/legal-holds', () => {
 
   it('releases a hold once: 200, then 409; 404 for an unknown one; each release logged', async () => {
     const { id } = (await post({ kind: 'user', jid: 'alice', reason: 'r' })).json<{ id: string }>();
-    logged = [];
+    logged.length = 0;
     const res = await release(id);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ id, kind: 'user', jid: 'alice@example.org', releasedBy: 'officer-tester', releasedAt: expect.stringMatching(/^\d{4}-/) });

@@ -1,80 +1,44 @@
 // GET /api/v1/messages through the real app (admin token, schemas, problem+json) on a real database.
-import type { AccessEntry, AccessLog } from '../audit/access-log.types.ts';
-import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import { RecordingAccessLog } from '../../test/support/access-log.ts';
+import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
+import type { TestDatabase } from '../../test/support/database.ts';
+import { fakeApiDeps } from '../../test/support/fake-auth.ts';
 import type { ArchiveEntry } from '../audit/archive-record.ts';
-import { ensureArchivePartitions } from '../audit/archive-partitions.ts';
-import { ArchiveWriter } from '../audit/archive-writer.ts';
-import { silentLogger } from '../log.ts';
-import type { UserStore } from '../storage/user-store.ts';
 import { buildApiApp } from './app.ts';
-import type { ApiDeps } from './deps.types.ts';
-import { messagesRoutes, resolveBareJid } from './routes/messages.ts';
+import { resolveBareJid } from './jid-param.ts';
+import { messagesRoutes } from './routes/messages.ts';
 
 const TOKEN = 'test-admin-token_0123456789';
 const AUDITOR_TOKEN = 'test-auditor-token_0123456789';
-const logged: AccessEntry[] = [];
-const accessLog: AccessLog = { record: async (e) => void logged.push(e) };
+const accessLog = new RecordingAccessLog();
+const logged = accessLog.entries;
 const auth = { authorization: `Bearer ${TOKEN}` };
-
-/** ApiDeps the messages routes never touch. */
-function fakeApiDeps(domain: string): ApiDeps {
-  const unused = () => {
-    throw new Error('not used by this test');
-  };
-  return {
-    domain,
-    users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
-    sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-    auth: fakeAuthenticator({ [TOKEN]: 'officer', [AUDITOR_TOKEN]: 'auditor' }),
-    normalizeLocalpart: (raw) => raw.toLowerCase(),
-    deriveCredentials: () => [],
-  };
-}
 
 const BASE = Date.parse('2024-03-01T00:00:00Z');
 const at = (s: number) => new Date(BASE + s * 1000);
-const entry = (i: number, fromBare: string, toBare: string, body: string, extra: Partial<ArchiveEntry> = {}): ArchiveEntry => ({
-  ts: at(i),
-  stanzaId: `m-${i}`,
-  originId: null,
-  clientId: null,
-  fromJid: `${fromBare}/laptop`,
-  toJid: toBare,
-  fromBare,
-  toBare,
-  type: 'chat',
-  thread: null,
-  body,
-  redactedBody: null,
-  raw: '<message/>',
-  direction: 'internal',
-  verdict: 'allow',
-  reason: null,
-  matches: [],
-  policyVersion: 2,
-  ...extra,
-});
+const entry = (i: number, fromBare: string, toBare: string, body: string, extra: Partial<ArchiveEntry> = {}): ArchiveEntry =>
+  archiveEntry({ ts: at(i), stanzaId: `m-${i}`, fromBare, toBare, body, fromJid: `${fromBare}/laptop`, policyVersion: 2, ...extra });
 
 let db: TestDatabase;
 let app: FastifyInstance;
 beforeAll(async () => {
-  db = await openTestDatabase();
-  await ensureArchivePartitions(db.sql, at(0));
-  const writer = new ArchiveWriter(db.sql, 'api', silentLogger);
-  await Promise.all([
-    writer.append(entry(1, 'alice@example.org', 'bob@example.org', 'Hello Bob')),
-    writer.append(entry(2, 'bob@example.org', 'alice@example.org', '你好 Alice，项目进度如何？')),
-    writer.append(entry(3, 'carol@example.org', 'alice@example.org', '明天的炸弹演习取消了', {
-      verdict: 'hold',
-      thread: 't1',
-      matches: [{ ruleId: 'r1', ruleName: 'weapons', action: 'hold', severity: 'critical', start: 3, end: 5, match: '炸弹' }],
-    })),
-    writer.append(entry(4, 'alice@other.example', 'bob@example.org', 'hello from elsewhere')),
-  ]);
-  app = await buildApiApp(fakeApiDeps('example.org'), { resources: [{ prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: 'example.org', accessLog }) }] });
+  db = await openArchiveDatabase({
+    chain: 'api',
+    partitionsFrom: at(0),
+    entries: [
+      entry(1, 'alice@example.org', 'bob@example.org', 'Hello Bob'),
+      entry(2, 'bob@example.org', 'alice@example.org', '你好 Alice，项目进度如何？'),
+      entry(3, 'carol@example.org', 'alice@example.org', '明天的炸弹演习取消了', {
+        verdict: 'hold',
+        thread: 't1',
+        matches: [{ ruleId: 'r1', ruleName: 'weapons', action: 'hold', severity: 'critical', start: 3, end: 5, match: '炸弹' }],
+      }),
+      entry(4, 'alice@other.example', 'bob@example.org', 'hello from elsewhere'),
+    ],
+  });
+  app = await buildApiApp(fakeApiDeps('example.org', { [TOKEN]: 'officer', [AUDITOR_TOKEN]: 'auditor' }), { resources: [{ prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: 'example.org', accessLog }) }] });
 });
 afterAll(async () => {
   await app?.close();

@@ -3,14 +3,12 @@
 // document covering every route with its roles.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
+import { fakeApiDeps } from '../../test/support/fake-auth.ts';
 import { routesOf } from '../../test/support/routes.ts';
 import { HttpMetrics } from '../metrics/http-metrics.ts';
 import { createMetricsEndpoint } from '../metrics/registry.ts';
 import { WardenMetrics } from '../metrics/warden-metrics.ts';
-import type { UserStore } from '../storage/user-store.ts';
 import { buildApiApp } from './app.ts';
-import type { ApiDeps } from './deps.types.ts';
 import { DOCS_CSP, documentRoute, isDocumented, rolesLine, tagOf } from './openapi.ts';
 import type { RouteAccess } from './principal.ts';
 import { readinessProbe, readinessReport, type Readiness, type ReadinessChecks } from './routes/health.ts';
@@ -18,19 +16,7 @@ import { readinessProbe, readinessReport, type Readiness, type ReadinessChecks }
 const OFFICER = 'officer-token-0123456789';
 const ADMIN = 'admin-token-0123456789';
 
-function fakeApiDeps(): ApiDeps {
-  const unused = () => {
-    throw new Error('not used by this test');
-  };
-  return {
-    domain: 'localhost',
-    users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
-    sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-    auth: fakeAuthenticator({ [OFFICER]: 'officer', [ADMIN]: 'admin' }),
-    normalizeLocalpart: (raw) => raw.toLowerCase(),
-    deriveCredentials: () => [],
-  };
-}
+const deps = fakeApiDeps('localhost', { [OFFICER]: 'officer', [ADMIN]: 'admin' });
 
 /** A resource with one route per kind of access. */
 const things: FastifyPluginAsync = async (app) => {
@@ -49,7 +35,7 @@ const http = new HttpMetrics();
 let app: FastifyInstance;
 
 beforeAll(async () => {
-  app = await buildApiApp(fakeApiDeps(), {
+  app = await buildApiApp(deps, {
     resources: [{ prefix: '/v1/things', plugin: things }],
     operations: {
       readiness: async () => readiness,
@@ -99,7 +85,7 @@ describe('GET /healthz and /readyz', () => {
   });
 
   it('answers /readyz with no checks when the app was built without a probe', async () => {
-    const bare = await buildApiApp(fakeApiDeps());
+    const bare = await buildApiApp(deps);
     try {
       const res = await bare.inject('/readyz');
       expect(res.statusCode).toBe(200);

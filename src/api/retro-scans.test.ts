@@ -1,62 +1,35 @@
 // /api/v1/retro-scans through the real app on a real database, with a RetroScanner doing the work.
-import { fakeAuthenticator } from '../../test/support/fake-auth.ts';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
+import type { TestDatabase } from '../../test/support/database.ts';
+import { fakeApiDeps } from '../../test/support/fake-auth.ts';
 import type { ArchiveEntry } from '../audit/archive-record.ts';
-import { ensureArchivePartitions } from '../audit/archive-partitions.ts';
-import { ArchiveWriter } from '../audit/archive-writer.ts';
 import { RetroScanner } from '../audit/retro-scan.ts';
 import { silentLogger } from '../log.ts';
-import type { UserStore } from '../storage/user-store.ts';
 import { buildApiApp } from './app.ts';
-import type { ApiDeps } from './deps.types.ts';
 import { retroScansRoutes } from './routes/retro-scans.ts';
 
 const TOKEN = 'test-admin-token_0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
-const unused = () => {
-  throw new Error('not used by this test');
-};
-const deps: ApiDeps = {
-  domain: 'example.org',
-  users: { create: unused, credential: unused, exists: unused, list: unused, delete: unused, setCredentials: unused } as unknown as UserStore,
-  sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-  auth: fakeAuthenticator({ [TOKEN]: 'officer' }),
-  normalizeLocalpart: (raw) => raw.toLowerCase(),
-  deriveCredentials: () => [],
-};
+const deps = fakeApiDeps('example.org', { [TOKEN]: 'officer' });
 
 const BASE = Date.parse('2024-03-01T00:00:00Z');
-const entry = (i: number): ArchiveEntry => ({
-  ts: new Date(BASE + i * 1000),
-  stanzaId: `r-${i}`,
-  originId: null,
-  clientId: null,
-  fromJid: 'alice@example.org/a',
-  toJid: 'bob@example.org',
-  fromBare: 'alice@example.org',
-  toBare: 'bob@example.org',
-  type: 'chat',
-  thread: null,
-  body: i % 4 === 0 ? `机密文件 ${i}` : `hello ${i}`,
-  redactedBody: null,
-  raw: '<message/>',
-  direction: 'internal',
-  verdict: 'allow',
-  reason: null,
-  matches: [],
-  policyVersion: 1,
-});
+const entry = (i: number): ArchiveEntry =>
+  archiveEntry({
+    ts: new Date(BASE + i * 1000),
+    stanzaId: `r-${i}`,
+    fromJid: 'alice@example.org/a',
+    fromBare: 'alice@example.org',
+    toBare: 'bob@example.org',
+    body: i % 4 === 0 ? `机密文件 ${i}` : `hello ${i}`,
+  });
 
 let db: TestDatabase;
 let app: FastifyInstance;
 let scanner: RetroScanner;
 beforeAll(async () => {
-  db = await openTestDatabase();
-  await ensureArchivePartitions(db.sql, new Date(BASE));
-  const writer = new ArchiveWriter(db.sql, 'node-1', silentLogger);
-  await Promise.all(Array.from({ length: 40 }, (_, i) => writer.append(entry(i + 1))));
+  db = await openArchiveDatabase({ chain: 'node-1', partitionsFrom: new Date(BASE), entries: Array.from({ length: 40 }, (_, i) => entry(i + 1)) });
   await db.sql`INSERT INTO rules (id, name, type, keywords, action, severity) VALUES ('secret', 'secrets', 'keywords', ${['机密']}, 'flag', 'medium')`;
   scanner = new RetroScanner({ sql: db.sql, log: silentLogger, pollMs: 60_000, batchSize: 8 });
   scanner.start();

@@ -101,6 +101,25 @@ interface Row {
   hash: Buffer;
 }
 
+const ROW_COLUMNS = 'seq, at, actor, role, via, ip, action, query, message_ids, message_count, detail, prev_hash, hash';
+
+/** The entry a row holds, as its hash covers it. */
+function entryOf(r: Row): Omit<AccessLogRecord, 'hash'> {
+  return {
+    seq: String(r.seq),
+    at: r.at,
+    actor: r.actor,
+    role: r.role,
+    via: r.via,
+    ip: r.ip,
+    action: r.action,
+    query: r.query,
+    messageIds: r.message_ids,
+    messageCount: Number(r.message_count),
+    detail: r.detail,
+  };
+}
+
 export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}): AccessLogStore {
   const now = opts.now ?? (() => new Date());
   let tail: Promise<unknown> = Promise.resolve();
@@ -143,7 +162,7 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
 
     async list(f) {
       const rows = await sql<Row[]>`
-        SELECT seq, at, actor, role, via, ip, action, query, message_ids, message_count, detail, prev_hash, hash
+        SELECT ${sql.unsafe(ROW_COLUMNS)}
         FROM access_log
         WHERE true
           ${f.actor === undefined ? sql`` : sql`AND actor = ${f.actor}`}
@@ -153,20 +172,7 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
           ${f.until === undefined ? sql`` : sql`AND at < ${f.until}`}
           ${f.beforeSeq === undefined ? sql`` : sql`AND seq < ${f.beforeSeq}`}
         ORDER BY seq DESC LIMIT ${f.limit}`;
-      return rows.map((r) => ({
-        seq: String(r.seq),
-        at: r.at,
-        actor: r.actor,
-        role: r.role,
-        via: r.via,
-        ip: r.ip,
-        action: r.action,
-        query: r.query,
-        messageIds: r.message_ids,
-        messageCount: Number(r.message_count),
-        detail: r.detail,
-        hash: r.hash.toString('hex'),
-      }));
+      return rows.map((r) => ({ ...entryOf(r), hash: r.hash.toString('hex') }));
     },
 
     async verify(batchSize = 1000) {
@@ -176,25 +182,13 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
       let firstBroken: AccessLogVerifyReport['firstBroken'];
       for (;;) {
         const batch = await sql<Row[]>`
-          SELECT seq, at, actor, role, via, ip, action, query, message_ids, message_count, detail, prev_hash, hash
+          SELECT ${sql.unsafe(ROW_COLUMNS)}
           FROM access_log WHERE seq >= ${String(expectSeq)} ORDER BY seq LIMIT ${batchSize}`;
         for (const r of batch) {
           rows += 1;
           const seq = BigInt(r.seq);
           if (firstBroken === undefined) {
-            const recomputed = accessEntryHash(r.prev_hash, {
-              seq: String(r.seq),
-              at: r.at,
-              actor: r.actor,
-              role: r.role,
-              via: r.via,
-              ip: r.ip,
-              action: r.action,
-              query: r.query,
-              messageIds: r.message_ids,
-              messageCount: Number(r.message_count),
-              detail: r.detail,
-            });
+            const recomputed = accessEntryHash(r.prev_hash, entryOf(r));
             if (seq !== expectSeq) firstBroken = { seq: String(r.seq), reason: `entry ${expectSeq} is missing` };
             else if (!r.prev_hash.equals(prev)) firstBroken = { seq: String(r.seq), reason: 'prev_hash is not the previous entry\'s hash' };
             else if (!recomputed.equals(r.hash)) firstBroken = { seq: String(r.seq), reason: 'the entry was changed after it was written' };

@@ -3,12 +3,13 @@
 // test/alerts-webhook.test.ts.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { archiveEntry } from '../../test/support/archive.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { silentLogger } from '../log.ts';
 import { jidToString, type Jid } from '../stanza/jid.ts';
 import { xml, type Element } from '../xml.ts';
 import { NS } from '../ns.ts';
-import type { ArchiveEntry, RuleMatch } from './archive-record.ts';
+import type { RuleMatch } from './archive-record.ts';
 import { ensureArchivePartitions } from './archive-partitions.ts';
 import { ArchiveWriter } from './archive-writer.ts';
 import { createAlerts, matchExcerpt, webhookRetryDelay, webhookSignature } from './alerts.ts';
@@ -79,26 +80,16 @@ describe('with incidents in the database', () => {
 
   async function incident(body: string, word: string, verdict: 'flag' | 'hold' = 'flag'): Promise<string> {
     const start = body.indexOf(word);
-    const entry: ArchiveEntry = {
+    const entry = archiveEntry({
       ts: new Date(),
       stanzaId: randomUUID(),
-      originId: null,
-      clientId: null,
-      fromJid: 'alice@example.org/phone',
-      toJid: 'bob@example.org',
       fromBare: 'alice@example.org',
       toBare: 'bob@example.org',
-      type: 'chat',
-      thread: null,
       body,
-      redactedBody: null,
       raw: xml('message', { xmlns: NS.client, to: 'bob@example.org' }, xml('body', {}, body)).toString(),
-      direction: 'internal',
       verdict,
-      reason: null,
       matches: [{ ruleId: 'r-cards', ruleName: 'Card numbers', action: verdict, severity: 'critical', start, end: start + word.length, match: word }],
-      policyVersion: 1,
-    };
+    });
     return (await writer.append(entry)).incidentId!;
   }
 

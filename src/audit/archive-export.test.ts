@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import { RecordingAccessLog } from '../../test/support/access-log.ts';
+import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
+import type { TestDatabase } from '../../test/support/database.ts';
 import { principalFor } from '../../test/support/fake-auth.ts';
 import { silentLogger } from '../log.ts';
-import type { AccessEntry, AccessLog } from './access-log.types.ts';
+import type { AccessLog } from './access-log.types.ts';
 import {
   asctime,
   CSV_HEAD,
@@ -25,9 +27,7 @@ import {
   type ExportFormat,
 } from './archive-export.ts';
 import type { ArchiveEntry } from './archive-record.ts';
-import { ensureArchivePartitions } from './archive-partitions.ts';
 import type { ArchiveRecord, ArchivedMessage } from './archive-search.ts';
-import { ArchiveWriter } from './archive-writer.ts';
 import { SearchIndexer } from './search-indexer.ts';
 
 const message = (m: Partial<ArchivedMessage> = {}): ArchivedMessage => ({
@@ -249,28 +249,14 @@ describe('mbox', () => {
 // ---------------------------------------------------------------------------------------------
 // The walk and one export run, on a real database
 
-class RecordingAccessLog implements AccessLog {
-  readonly entries: AccessEntry[] = [];
-  fail = false;
-  async record(entry: AccessEntry): Promise<void> {
-    if (this.fail) throw new Error('access log unavailable');
-    this.entries.push(entry);
-  }
-}
-
 const BASE = Date.parse('2024-03-01T00:00:00Z');
 const at = (s: number) => new Date(BASE + s * 1000);
 const A = 'alice@example.org';
 const B = 'bob@example.org';
 const C = 'carol@example.org';
 
-function entry(i: number, fromBare: string, toBare: string, body: string | null, extra: Partial<ArchiveEntry> = {}): ArchiveEntry {
-  return {
-    ts: at(i), stanzaId: `m-${i}`, originId: null, clientId: null, fromJid: `${fromBare}/phone`, toJid: toBare, fromBare, toBare,
-    type: 'chat', thread: null, body, redactedBody: null, raw: '<message/>', direction: 'internal', verdict: 'allow',
-    reason: null, matches: [], policyVersion: 1, ...extra,
-  };
-}
+const entry = (i: number, fromBare: string, toBare: string, body: string | null, extra: Partial<ArchiveEntry> = {}): ArchiveEntry =>
+  archiveEntry({ ts: at(i), stanzaId: `m-${i}`, fromBare, toBare, body, ...extra });
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -282,18 +268,19 @@ describe('export runs', () => {
   let db: TestDatabase;
   const officer = principalFor('officer', 'olivia');
   beforeAll(async () => {
-    db = await openTestDatabase();
-    await ensureArchivePartitions(db.sql, at(0));
-    const writer = new ArchiveWriter(db.sql, 'export', silentLogger);
-    await Promise.all([
-      writer.append(entry(1, A, B, 'Hello Bob, the quarterly report')),
-      writer.append(entry(2, B, A, '你好 Alice，季度报告收到了')),
-      writer.append(entry(3, C, A, '明天的炸弹演习取消了', { verdict: 'hold' })),
-      writer.append(entry(4, A, C, '=cmd|\' /C calc\'!A0')),
-      writer.append(entry(5, B, C, null)),
-      writer.append(entry(6, A, B, 'quarterly numbers attached', { verdict: 'flag' })),
-      writer.append(entry(7, A, B, 'From the desk of Alice')),
-    ]);
+    db = await openArchiveDatabase({
+      chain: 'export',
+      partitionsFrom: at(0),
+      entries: [
+        entry(1, A, B, 'Hello Bob, the quarterly report'),
+        entry(2, B, A, '你好 Alice，季度报告收到了'),
+        entry(3, C, A, '明天的炸弹演习取消了', { verdict: 'hold' }),
+        entry(4, A, C, '=cmd|\' /C calc\'!A0'),
+        entry(5, B, C, null),
+        entry(6, A, B, 'quarterly numbers attached', { verdict: 'flag' }),
+        entry(7, A, B, 'From the desk of Alice'),
+      ],
+    });
     // The trigram path reads archive_search up to the indexer's watermark: index m-1..m-5 only,
     // so a query reads both the copy and the rows past it.
     const indexer = new SearchIndexer(db.sql, silentLogger);

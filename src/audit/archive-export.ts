@@ -18,22 +18,14 @@ import type { Sql } from 'postgres';
 import type { Principal } from '../api/principal.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { MAX_LOGGED_MESSAGE_IDS, type AccessLog } from './access-log.types.ts';
-import type { Verdict } from './archive-record.ts';
-import { readArchive, type ArchiveCursor, type ArchiveRecord, type ArchiveSearchQuery } from './archive-search.ts';
+import { readArchive, type ArchiveCursor, type ArchiveRecord, type ArchiveSearchFilters, type ArchiveSearchQuery } from './archive-search.ts';
 
 export type ExportFormat = 'jsonl' | 'csv' | 'eml';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['jsonl', 'csv', 'eml'];
 export const DEFAULT_EXPORT_BATCH = 1000;
 
-/** The search filters of an export (archive-search.ts ArchiveSearchQuery without paging). */
-export interface ExportFilters {
-  readonly q?: string;
-  readonly user?: string;
-  readonly peer?: string;
-  readonly since?: Date;
-  readonly until?: Date;
-  readonly verdict?: Verdict;
-}
+/** The search filters of an export: the archive search's, without paging. */
+export type ExportFilters = ArchiveSearchFilters;
 
 // ---------------------------------------------------------------------------------------------
 // Formats (pure)

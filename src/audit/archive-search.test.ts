@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { silentLogger } from '../log.ts';
 import type { ArchiveEntry } from './archive-record.ts';
@@ -12,7 +13,6 @@ import {
   type ArchiveSearchQuery,
   type ArchivedMessage,
 } from './archive-search.ts';
-import { ArchiveWriter } from './archive-writer.ts';
 import { SearchIndexer } from './search-indexer.ts';
 
 describe('search helpers', () => {
@@ -50,26 +50,8 @@ describe('search helpers', () => {
 const BASE = Date.parse('2024-03-01T00:00:00Z');
 const at = (s: number) => new Date(BASE + s * 1000);
 
-function entry(i: number, e: Partial<ArchiveEntry> & Pick<ArchiveEntry, 'fromBare' | 'toBare' | 'body'>): ArchiveEntry {
-  return {
-    ts: at(i),
-    stanzaId: `m-${i}`,
-    originId: null,
-    clientId: null,
-    fromJid: `${e.fromBare}/phone`,
-    toJid: e.toBare,
-    type: 'chat',
-    thread: null,
-    redactedBody: null,
-    raw: '<message/>',
-    direction: 'internal',
-    verdict: 'allow',
-    reason: null,
-    matches: [],
-    policyVersion: 3,
-    ...e,
-  };
-}
+const entry = (i: number, e: Partial<ArchiveEntry> & Pick<ArchiveEntry, 'fromBare' | 'toBare' | 'body'>): ArchiveEntry =>
+  archiveEntry({ ts: at(i), stanzaId: `m-${i}`, policyVersion: 3, ...e });
 
 describe('searchArchive', () => {
   let db: TestDatabase;
@@ -77,9 +59,6 @@ describe('searchArchive', () => {
   const B = 'bob@example.org';
   const C = 'carol@example.org';
   beforeAll(async () => {
-    db = await openTestDatabase();
-    await ensureArchivePartitions(db.sql, at(0));
-    const writer = new ArchiveWriter(db.sql, 'search', silentLogger);
     const entries: ArchiveEntry[] = [
       entry(1, { fromBare: A, toBare: B, body: 'Hello Bob, the QUARTERLY report is ready' }),
       entry(2, { fromBare: B, toBare: A, body: '你好，收到季度报告了' }),
@@ -91,7 +70,7 @@ describe('searchArchive', () => {
       entry(7, { fromBare: A, toBare: B, body: null }),
       entry(8, { fromBare: B, toBare: A, body: 'discount 1000 today' }),
     ];
-    await Promise.all(entries.map((e) => writer.append(e)));
+    db = await openArchiveDatabase({ chain: 'search', partitionsFrom: at(0), entries });
   });
   afterAll(async () => db?.close());
 

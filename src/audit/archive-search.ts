@@ -29,7 +29,8 @@ export const MAX_QUERY_CHARS = 1000;
 
 export const VERDICTS: readonly Verdict[] = ['allow', 'flag', 'redact', 'block', 'hold'];
 
-export interface ArchiveSearchQuery {
+/** What a search (and an export, archive-export.ts) selects, apart from paging. */
+export interface ArchiveSearchFilters {
   /** Substring of the body, case-insensitive. */
   readonly q?: string;
   /** Bare JID on either side of the message. */
@@ -41,6 +42,9 @@ export interface ArchiveSearchQuery {
   /** Exclusive. */
   readonly until?: Date;
   readonly verdict?: Verdict;
+}
+
+export interface ArchiveSearchQuery extends ArchiveSearchFilters {
   /** 1..MAX_SEARCH_LIMIT. */
   readonly limit: number;
   /** From a previous page's `next`. */

@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
-import { silentLogger } from '../log.ts';
+import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
+import type { TestDatabase } from '../../test/support/database.ts';
 import type { ArchiveEntry } from './archive-record.ts';
-import { ensureArchivePartitions } from './archive-partitions.ts';
 import { decodeCursor, encodeCursor, type ArchiveCursor, type ArchiveRecord } from './archive-search.ts';
-import { ArchiveWriter } from './archive-writer.ts';
 import { assembleConversationPage, predecessor, readConversation, type ConversationPage, type ConversationParts } from './conversation.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,22 +54,14 @@ const A = 'alice@example.org';
 const B = 'bob@example.org';
 const C = 'carol@example.org';
 
-function entry(i: number, fromBare: string, toBare: string): ArchiveEntry {
-  return {
-    ts: at(i), stanzaId: `m-${i}`, originId: null, clientId: null, fromJid: `${fromBare}/phone`, toJid: toBare, fromBare, toBare,
-    type: 'chat', thread: null, body: `message ${i}`, redactedBody: null, raw: '<message/>', direction: 'internal', verdict: 'allow',
-    reason: null, matches: [], policyVersion: 1,
-  };
-}
+const entry = (i: number, fromBare: string, toBare: string): ArchiveEntry =>
+  archiveEntry({ ts: at(i), stanzaId: `m-${i}`, fromBare, toBare, body: `message ${i}` });
 
 describe('readConversation', () => {
   let db: TestDatabase;
   // Alice ↔ Bob: m-1..m-20 except every fifth message, which is Alice ↔ Carol.
   const ab: string[] = [];
   beforeAll(async () => {
-    db = await openTestDatabase();
-    await ensureArchivePartitions(db.sql, at(0));
-    const writer = new ArchiveWriter(db.sql, 'conv', silentLogger);
     const entries: ArchiveEntry[] = [];
     for (let i = 1; i <= 20; i++) {
       if (i % 5 === 0) entries.push(entry(i, i % 2 === 0 ? A : C, i % 2 === 0 ? C : A));
@@ -80,7 +70,7 @@ describe('readConversation', () => {
         ab.push(`m-${i}`);
       }
     }
-    await Promise.all(entries.map((e) => writer.append(e)));
+    db = await openArchiveDatabase({ chain: 'conv', partitionsFrom: at(0), entries });
   });
   afterAll(async () => db?.close());
 

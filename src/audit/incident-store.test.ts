@@ -9,7 +9,8 @@ import { xml } from '../xml.ts';
 import type { ArchiveEntry, RuleMatch, Verdict } from './archive-record.ts';
 import { ensureArchivePartitions } from './archive-partitions.ts';
 import { ArchiveWriter } from './archive-writer.ts';
-import { InvalidCursorError, createIncidentStore, incidentJson, isIncidentId, type IncidentStore } from './incident-store.ts';
+import { createIncidentStore, incidentJson, isIncidentId, type IncidentStore } from './incident-store.ts';
+import { InvalidCursorError } from './invalid-cursor-error.ts';
 
 let db: TestDatabase;
 let writer: ArchiveWriter;

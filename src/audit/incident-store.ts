@@ -4,6 +4,7 @@
 // tables lives here and nowhere else.
 import type { Sql } from 'postgres';
 import type { RuleMatch, Verdict } from './archive-record.ts';
+import { InvalidCursorError } from './invalid-cursor-error.ts';
 
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
@@ -272,13 +273,6 @@ export function isIncidentId(id: string): boolean {
 
 /** Cursors are opaque to callers; today the last id of the previous page. */
 const decodeCursor = (cursor: string): string | undefined => (isIncidentId(cursor) ? cursor : undefined);
-
-export class InvalidCursorError extends Error {
-  constructor() {
-    super('invalid cursor');
-    this.name = 'InvalidCursorError';
-  }
-}
 
 export function createIncidentStore(sql: Sql): IncidentStore {
   const MESSAGE_COLUMNS = sql.unsafe(

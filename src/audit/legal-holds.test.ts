@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
-import { InvalidCursorError, conversationPair, createLegalHoldStore, isLegalHoldId, type LegalHoldStore } from './legal-holds.ts';
+import { InvalidCursorError } from './invalid-cursor-error.ts';
+import { conversationPair, createLegalHoldStore, isLegalHoldId, type LegalHoldStore } from './legal-holds.ts';
 
 describe('conversationPair', () => {
   it.each([

@@ -8,6 +8,7 @@
 // {a, b} and {b, a} are the same hold and retention finds it with one equality test. Holds are
 // released, never deleted: the row stays as the record of what was held, by whom and when.
 import type { Sql } from 'postgres';
+import { InvalidCursorError } from './invalid-cursor-error.ts';
 
 export type LegalHoldKind = 'user' | 'conversation';
 
@@ -56,13 +57,6 @@ export interface LegalHoldStore {
   list(filter: LegalHoldListFilter): Promise<LegalHoldPage>;
   /** Ends a hold; at most once (a second release answers 'already-released'). */
   release(id: string, releasedBy: string): Promise<ReleaseResult>;
-}
-
-export class InvalidCursorError extends Error {
-  constructor() {
-    super('invalid cursor');
-    this.name = 'InvalidCursorError';
-  }
 }
 
 /**

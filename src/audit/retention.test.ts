@@ -1,9 +1,10 @@
 // Retention on a real database: what goes, what stays, what is left behind (tombstones, the
 // access log), and that archive verification still holds.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RecordingAccessLog } from '../../test/support/access-log.ts';
+import { archiveEntry } from '../../test/support/archive.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { silentLogger } from '../log.ts';
-import type { AccessEntry, AccessLog } from './access-log.types.ts';
 import type { ArchiveEntry, RuleMatch } from './archive-record.ts';
 import { ensureArchivePartitions } from './archive-partitions.ts';
 import { verifyArchive } from './archive-verify.ts';
@@ -37,38 +38,19 @@ const flagMatch: RuleMatch = { ruleId: 'r1', ruleName: 'secret', action: 'flag',
 let seq = 0;
 function entry(ts: number, from: string, to: string, extra: Partial<ArchiveEntry> = {}): ArchiveEntry {
   const n = ++seq;
-  return {
+  return archiveEntry({
     ts: new Date(ts + n),
     stanzaId: `m-${n}`,
-    originId: null,
-    clientId: null,
-    fromJid: `${from}/phone`,
-    toJid: to,
     fromBare: from,
     toBare: to,
-    type: 'chat',
-    thread: null,
     body: `secret message ${n}`,
-    redactedBody: null,
     raw: `<message><body>secret message ${n}</body></message>`,
-    direction: 'internal',
-    verdict: 'allow',
-    reason: null,
-    matches: [],
-    policyVersion: 1,
     ...extra,
-  };
-}
-
-class MemoryAccessLog implements AccessLog {
-  readonly entries: AccessEntry[] = [];
-  async record(e: AccessEntry): Promise<void> {
-    this.entries.push(e);
-  }
+  });
 }
 
 let db: TestDatabase;
-let accessLog: MemoryAccessLog;
+let accessLog: RecordingAccessLog;
 beforeAll(async () => {
   db = await openTestDatabase();
   await ensureArchivePartitions(db.sql, new Date(OLD)); // March, April, May 2024
@@ -77,7 +59,7 @@ afterAll(async () => db?.close());
 beforeEach(async () => {
   await db.sql`TRUNCATE archive, archive_tombstones, archive_search, incident_events, incidents, legal_holds`;
   await db.sql`UPDATE archive_search_progress SET ts = '-infinity', id = 0`;
-  accessLog = new MemoryAccessLog();
+  accessLog = new RecordingAccessLog();
 });
 
 function job(opts: Partial<RetentionOptions> = {}): RetentionJob {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { archiveEntry } from '../../test/support/archive.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { silentLogger } from '../log.ts';
 import type { ArchiveEntry } from './archive-record.ts';
@@ -16,26 +17,15 @@ const N = 230;
 function entry(i: number): ArchiveEntry {
   const from = i % 2 ? 'alice@example.org' : 'mallory@example.org';
   const body = i % 7 === 0 ? null : i % 20 === 0 ? `the BOMB is ready ${i}` : i % 10 === 0 ? `炸弹准备好了 ${i}` : `hello ${i}`;
-  return {
+  return archiveEntry({
     ts: at(i),
     stanzaId: `m-${i}`,
-    originId: null,
-    clientId: null,
     fromJid: `${from}/r`,
-    toJid: 'bob@example.org',
     fromBare: from,
     toBare: 'bob@example.org',
-    type: 'chat',
-    thread: null,
     body,
-    redactedBody: null,
-    raw: '<message/>',
     direction: from.startsWith('mallory') ? 'outbound' : 'internal',
-    verdict: 'allow',
-    reason: null,
-    matches: [],
-    policyVersion: 1,
-  };
+  });
 }
 const hitIds = (pred: (i: number) => boolean = () => true) =>
   Array.from({ length: N }, (_, k) => k + 1).filter((i) => i % 10 === 0 && i % 7 !== 0 && pred(i)).map((i) => `m-${i}`);

@@ -3,9 +3,10 @@
 // auditor's own looking is on the record.
 import type { FastifyPluginAsync } from 'fastify';
 import type { AccessLogStore } from '../../audit/access-log.ts';
-import { badRequest, problemSchema } from '../errors.ts';
+import { problemSchema } from '../errors.ts';
 import { cursorSchema, decodePageCursor, limitSchema, page, pageSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
+import { parseTimeRange, timeRangeProperties, type TimeRangeQuerystring } from '../search-filters.ts';
 
 export interface AccessLogRoutesDeps {
   readonly store: AccessLogStore;
@@ -30,12 +31,10 @@ const entrySchema = {
   },
 } as const;
 
-interface ListQuery {
+interface ListQuery extends TimeRangeQuerystring {
   actor?: string;
   action?: string;
   messageId?: string;
-  since?: string;
-  until?: string;
   limit: number;
   cursor?: string;
 }
@@ -54,8 +53,7 @@ export function accessLogRoutes(deps: AccessLogRoutesDeps): FastifyPluginAsync {
               actor: { type: 'string', minLength: 1, maxLength: 200 },
               action: { type: 'string', minLength: 1, maxLength: 64 },
               messageId: { type: 'string', minLength: 1, maxLength: 200 },
-              since: { type: 'string', format: 'date-time' },
-              until: { type: 'string', format: 'date-time' },
+              ...timeRangeProperties,
               limit: limitSchema,
               cursor: cursorSchema,
             },
@@ -65,9 +63,7 @@ export function accessLogRoutes(deps: AccessLogRoutesDeps): FastifyPluginAsync {
       },
       async (request) => {
         const { actor, action, messageId, limit } = request.query;
-        const since = request.query.since === undefined ? undefined : new Date(request.query.since);
-        const until = request.query.until === undefined ? undefined : new Date(request.query.until);
-        if (since !== undefined && until !== undefined && since >= until) throw badRequest('since must be before until.');
+        const { since, until } = parseTimeRange(request.query);
         const beforeSeq = decodePageCursor(request.query.cursor, (k) => /^[1-9][0-9]{0,18}$/.test(k));
         const rows = await deps.store.list({
           limit: limit + 1,

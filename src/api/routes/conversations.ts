@@ -9,8 +9,9 @@ import type { AccessLog } from '../../audit/access-log.types.ts';
 import { decodeCursor, type ArchiveCursor } from '../../audit/archive-search.ts';
 import { DEFAULT_CONVERSATION_LIMIT, MAX_CONVERSATION_LIMIT, readConversation } from '../../audit/conversation.ts';
 import { badRequest, notFound, problemSchema } from '../errors.ts';
+import { bareJidParam, jidParamSchema } from '../jid-param.ts';
 import { principalOf } from '../principal.ts';
-import { archivedMessageSchema, resolveBareJid } from './messages.ts';
+import { archivedMessageSchema } from './messages.ts';
 
 export interface ConversationsRoutesDeps {
   readonly sql: Sql;
@@ -28,16 +29,10 @@ interface ConversationQuerystring {
   limit: number;
 }
 
-const JID_MAX = 3071; // RFC 7622 §3.1: up to 3 × 1023 octets
 const CURSOR_MAX = 200;
 
 export function conversationsRoutes(deps: ConversationsRoutesDeps): FastifyPluginAsync {
   return async (app) => {
-    const jidParam = (name: 'a' | 'b', raw: string): string => {
-      const bare = resolveBareJid(raw, deps.domain);
-      if (bare === undefined) throw badRequest(`${name}: ${JSON.stringify(raw)} is not a JID or a username.`);
-      return bare;
-    };
     const cursorParam = (name: 'before' | 'after', raw: string | undefined): ArchiveCursor | undefined => {
       if (raw === undefined) return undefined;
       const cursor = decodeCursor(raw);
@@ -55,8 +50,8 @@ export function conversationsRoutes(deps: ConversationsRoutesDeps): FastifyPlugi
             additionalProperties: false,
             required: ['a', 'b'],
             properties: {
-              a: { type: 'string', minLength: 1, maxLength: JID_MAX },
-              b: { type: 'string', minLength: 1, maxLength: JID_MAX },
+              a: jidParamSchema,
+              b: jidParamSchema,
               // A stanza id (XEP-0359 §3: the archive's id of the message).
               around: { type: 'string', minLength: 1, maxLength: 1024 },
               before: { type: 'string', minLength: 1, maxLength: CURSOR_MAX },
@@ -82,8 +77,8 @@ export function conversationsRoutes(deps: ConversationsRoutesDeps): FastifyPlugi
       },
       async (request) => {
         const { around, limit } = request.query;
-        const a = jidParam('a', request.query.a);
-        const b = jidParam('b', request.query.b);
+        const a = bareJidParam('a', request.query.a, deps.domain);
+        const b = bareJidParam('b', request.query.b, deps.domain);
         const given = (['around', 'before', 'after'] as const).filter((k) => request.query[k] !== undefined);
         if (given.length > 1) throw badRequest(`${given.join(' and ')}: give at most one of around, before and after.`);
         const before = cursorParam('before', request.query.before);

@@ -2,7 +2,7 @@
 //   GET /api/v1/export?q=&user=&peer=&since=&until=&verdict=&format=jsonl|csv|eml   the file, streamed
 //   GET /api/v1/exports?limit=&cursor=                                             manifests, newest first
 //   GET /api/v1/exports/:id                                                        one manifest
-// The filters are the archive search's (routes/messages.ts); the walk, the formats and the
+// The filters are the archive search's (api/search-filters.ts); the walk, the formats and the
 // manifest are in audit/archive-export.ts. The file is streamed with chunked transfer coding and
 // ends with HTTP trailers (RFC 9110 §6.5, RFC 9112 §7.1.2) carrying the count and SHA-256, which
 // are only known once the last row is out; the same values go into the manifest.
@@ -10,12 +10,11 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Sql } from 'postgres';
 import type { AccessLog } from '../../audit/access-log.types.ts';
 import { EXPORT_FORMATS, getExport, listExports, startExport, type ExportFormat } from '../../audit/archive-export.ts';
-import type { Verdict } from '../../audit/archive-record.ts';
-import { MAX_QUERY_CHARS, VERDICTS } from '../../audit/archive-search.ts';
 import type { Logger } from '../../log.ts';
-import { badRequest, notFound, problemSchema, ProblemType } from '../errors.ts';
+import { badRequest, notFound, problemSchema } from '../errors.ts';
+import { decodePageCursor, encodePageCursor, idCursorSchema, limitSchema, nextPageCursor, pageSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
-import { resolveBareJid } from './messages.ts';
+import { parseSearchFilters, searchFilterProperties, type SearchFilterQuerystring } from '../search-filters.ts';
 
 export interface ExportRoutesDeps {
   readonly sql: Sql;
@@ -25,30 +24,18 @@ export interface ExportRoutesDeps {
   readonly log?: Logger;
 }
 
-interface ExportQuerystring {
-  q?: string;
-  user?: string;
-  peer?: string;
-  since?: string;
-  until?: string;
-  verdict?: Verdict;
+interface ExportQuerystring extends SearchFilterQuerystring {
   format: ExportFormat;
 }
 
-const JID_MAX = 3071; // RFC 7622 §3.1: up to 3 × 1023 octets
+/** Export ids are positive bigints. */
+const EXPORT_ID = /^[1-9]\d{0,18}$/;
 
 export const EXPORT_TRAILERS = { count: 'X-Export-Count', sha256: 'X-Export-SHA256' } as const;
 
 /** GET /api/v1/export: mount at '/v1/export'. */
 export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
   return async (app) => {
-    const jidParam = (name: 'user' | 'peer', raw: string | undefined): string | undefined => {
-      if (raw === undefined) return undefined;
-      const bare = resolveBareJid(raw, deps.domain);
-      if (bare === undefined) throw badRequest(`${name}: ${JSON.stringify(raw)} is not a JID or a username.`);
-      return bare;
-    };
-
     app.get<{ Querystring: ExportQuerystring }>(
       '/',
       {
@@ -61,12 +48,7 @@ export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
             type: 'object',
             additionalProperties: false,
             properties: {
-              q: { type: 'string', minLength: 1, maxLength: MAX_QUERY_CHARS },
-              user: { type: 'string', minLength: 1, maxLength: JID_MAX },
-              peer: { type: 'string', minLength: 1, maxLength: JID_MAX },
-              since: { type: 'string', format: 'date-time' },
-              until: { type: 'string', format: 'date-time' },
-              verdict: { type: 'string', enum: VERDICTS },
+              ...searchFilterProperties,
               format: { type: 'string', enum: EXPORT_FORMATS, default: 'jsonl' },
             },
           },
@@ -90,20 +72,15 @@ export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
         },
       },
       async (request, reply) => {
-        const { q, verdict, format } = request.query;
-        const user = jidParam('user', request.query.user);
-        const peer = jidParam('peer', request.query.peer);
-        if (peer !== undefined && user === undefined) throw badRequest('peer: needs user (peer is the other side of user\'s conversations).');
-        const since = request.query.since === undefined ? undefined : new Date(request.query.since);
-        const until = request.query.until === undefined ? undefined : new Date(request.query.until);
-        if (since !== undefined && until !== undefined && since >= until) throw badRequest('since must be before until.');
+        const { format } = request.query;
+        const filters = parseSearchFilters(request.query, deps.domain);
 
         const run = await startExport({
           sql: deps.sql,
           accessLog: deps.accessLog,
           principal: principalOf(request),
           ip: request.ip,
-          filters: { q, user, peer, since, until, verdict },
+          filters,
           format,
           domain: deps.domain,
           ...(deps.log !== undefined && { log: deps.log }),
@@ -146,15 +123,6 @@ const manifestSchema = {
   },
 } as const;
 
-const DEFAULT_LIST_LIMIT = 50;
-const MAX_LIST_LIMIT = 500;
-
-const encodeListCursor = (id: string) => Buffer.from(id, 'utf8').toString('base64url');
-function decodeListCursor(raw: string): string | undefined {
-  const id = Buffer.from(raw, 'base64url').toString('utf8');
-  return /^[1-9]\d{0,18}$/.test(id) && encodeListCursor(id) === raw ? id : undefined;
-}
-
 /** GET /api/v1/exports and /api/v1/exports/:id: mount at '/v1/exports'. */
 export function exportManifestRoutes(deps: Pick<ExportRoutesDeps, 'sql'>): FastifyPluginAsync {
   return async (app) => {
@@ -166,31 +134,17 @@ export function exportManifestRoutes(deps: Pick<ExportRoutesDeps, 'sql'>): Fasti
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: {
-              limit: { type: 'integer', minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT },
-              cursor: { type: 'string', minLength: 1, maxLength: 40 },
-            },
+            properties: { limit: limitSchema, cursor: idCursorSchema },
           },
-          response: {
-            200: {
-              type: 'object',
-              required: ['items', 'next'],
-              properties: { items: { type: 'array', items: manifestSchema }, next: { type: ['string', 'null'] } },
-            },
-            400: problemSchema,
-          },
+          response: { 200: pageSchema(manifestSchema), 400: problemSchema },
         },
       },
       async (request) => {
         const { limit, cursor } = request.query;
-        let beforeId: string | undefined;
-        if (cursor !== undefined) {
-          beforeId = decodeListCursor(cursor);
-          if (beforeId === undefined) throw badRequest('cursor: not a cursor from this API (pass `next` of the previous page as it is).', ProblemType.invalidCursor, 'Invalid cursor');
-        }
+        // Only the canonical encoding of an export id: base64url decoding skips stray characters.
+        const beforeId = decodePageCursor(cursor, (id) => EXPORT_ID.test(id) && encodePageCursor(id) === cursor);
         const page = await listExports(deps.sql, { limit, ...(beforeId !== undefined && { beforeId }) });
-        const last = page.items[page.items.length - 1];
-        return { items: page.items, next: page.more && last !== undefined ? encodeListCursor(last.id) : null };
+        return { items: page.items, next: nextPageCursor(page.items, page.more, (m) => m.id) };
       },
     );
 
@@ -205,7 +159,7 @@ export function exportManifestRoutes(deps: Pick<ExportRoutesDeps, 'sql'>): Fasti
       },
       async (request) => {
         const { id } = request.params;
-        if (!/^[1-9]\d{0,18}$/.test(id)) throw badRequest(`id: ${JSON.stringify(id)} is not an export id (a positive integer).`);
+        if (!EXPORT_ID.test(id)) throw badRequest(`id: ${JSON.stringify(id)} is not an export id (a positive integer).`);
         const manifest = await getExport(deps.sql, id);
         if (manifest === undefined) throw notFound(`There is no export ${id}.`);
         return manifest;

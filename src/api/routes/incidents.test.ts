@@ -5,9 +5,10 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
-import { principalFor } from '../../../test/support/fake-auth.ts';
+import { archiveEntry } from '../../../test/support/archive.ts';
+import { fakeApiDeps, principalFor } from '../../../test/support/fake-auth.ts';
 import type { AccessEntry } from '../../audit/access-log.types.ts';
-import type { ArchiveEntry, RuleMatch, Verdict } from '../../audit/archive-record.ts';
+import type { RuleMatch, Verdict } from '../../audit/archive-record.ts';
 import { ensureArchivePartitions } from '../../audit/archive-partitions.ts';
 import { ArchiveWriter } from '../../audit/archive-writer.ts';
 import { createHeldMessages } from '../../audit/held-messages.ts';
@@ -15,10 +16,8 @@ import { createIncidentStore } from '../../audit/incident-store.ts';
 import { silentLogger } from '../../log.ts';
 import { NS } from '../../ns.ts';
 import { jidToString } from '../../stanza/jid.ts';
-import { createUserStore } from '../../storage/user-store.ts';
 import { xml, type Element } from '../../xml.ts';
 import { buildApiApp } from '../app.ts';
-import type { Authenticator } from '../deps.types.ts';
 import type { Principal } from '../principal.ts';
 import { MAX_COMMENT_CHARS, incidentsRoutes } from './incidents.ts';
 
@@ -35,10 +34,7 @@ const OSCAR = bearer('officer2-token_0123456789');
 const AUDITOR = bearer('auditor-token_0123456789');
 const ADMIN = bearer('admin-token_0123456789');
 
-const auth: Authenticator = {
-  token: async (t) => (Object.hasOwn(PRINCIPALS, t) ? PRINCIPALS[t] : undefined),
-  session: async () => undefined,
-};
+const deps = fakeApiDeps('example.org', PRINCIPALS);
 
 let db: TestDatabase;
 let writer: ArchiveWriter;
@@ -83,17 +79,7 @@ beforeAll(async () => {
       await gate?.();
     },
   };
-  app = await buildApiApp(
-    {
-      domain: 'example.org',
-      users: createUserStore(db.sql),
-      auth,
-      sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-      normalizeLocalpart: (raw) => raw,
-      deriveCredentials: () => [],
-    },
-    { resources: [{ prefix: '/v1/incidents', plugin: incidentsRoutes({ store, held, accessLog, log: silentLogger }) }] },
-  );
+  app = await buildApiApp(deps, { resources: [{ prefix: '/v1/incidents', plugin: incidentsRoutes({ store, held, accessLog, log: silentLogger }) }] });
 });
 afterAll(async () => {
   await app?.close();
@@ -120,26 +106,19 @@ async function archive(
   const body = opts.body ?? `the secret ${randomUUID()}`;
   const start = body.indexOf(word);
   const stanzaId = randomUUID();
-  const entry: ArchiveEntry = {
+  const entry = archiveEntry({
     ts: new Date(),
     stanzaId,
-    originId: null,
     clientId: 'client-1',
-    fromJid: 'alice@example.org/phone',
-    toJid: 'bob@example.org',
     fromBare: 'alice@example.org',
     toBare: 'bob@example.org',
-    type: 'chat',
-    thread: null,
     body,
-    redactedBody: null,
     raw: xml('message', { xmlns: NS.client, from: 'alice@example.org/phone', to: 'bob@example.org', type: 'chat', id: 'client-1' }, xml('body', {}, body)).toString(),
-    direction: 'internal',
     verdict,
     reason: `rule ${ruleId}`,
     matches: [{ ruleId, ruleName: `Rule ${ruleId}`, action: verdict, severity, start, end: start + word.length, match: word }],
     policyVersion: 3,
-  };
+  });
   return { id: (await writer.append(entry)).incidentId!, stanzaId };
 }
 
@@ -297,28 +276,18 @@ describe('GET /api/v1/incidents/:id', () => {
   });
 
   it('does not answer a read the access log could not record', async () => {
-    const failing = await buildApiApp(
-      {
-        domain: 'example.org',
-        users: createUserStore(db.sql),
-        auth,
-        sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-        normalizeLocalpart: (raw) => raw,
-        deriveCredentials: () => [],
-      },
-      {
-        resources: [
-          {
-            prefix: '/v1/incidents',
-            plugin: incidentsRoutes({
-              store: createIncidentStore(db.sql),
-              held: { release: () => Promise.reject(new Error('unused')), reject: () => Promise.reject(new Error('unused')) },
-              accessLog: { record: () => Promise.reject(new Error('access log unavailable')) },
-            }),
-          },
-        ],
-      },
-    );
+    const failing = await buildApiApp(deps, {
+      resources: [
+        {
+          prefix: '/v1/incidents',
+          plugin: incidentsRoutes({
+            store: createIncidentStore(db.sql),
+            held: { release: () => Promise.reject(new Error('unused')), reject: () => Promise.reject(new Error('unused')) },
+            accessLog: { record: () => Promise.reject(new Error('access log unavailable')) },
+          }),
+        },
+      ],
+    });
     try {
       const { id } = await archive('flag');
       const res = await failing.inject({ method: 'GET', url: `/api/v1/incidents/${id}`, headers: OLIVIA });

@@ -16,7 +16,6 @@ import type { HeldMessages } from '../../audit/held-messages.ts';
 import { excerptAround, firstMatch } from '../../audit/incident-excerpt.ts';
 import {
   DISPOSITIONS,
-  InvalidCursorError,
   SEVERITIES,
   incidentJson,
   isIncidentId,
@@ -29,13 +28,13 @@ import {
   type IncidentStore,
   type Severity,
 } from '../../audit/incident-store.ts';
+import { InvalidCursorError } from '../../audit/invalid-cursor-error.ts';
 import type { Logger } from '../../log.ts';
-import { badRequest, conflict, notFound, problemSchema } from '../errors.ts';
+import { badRequest, conflict, notFound, problemSchema, ProblemType } from '../errors.ts';
+import { limitSchema, pageSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
 import { matchSchema } from '../schemas.ts';
 
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 500;
 /** Longest comment, in characters (code points). */
 export const MAX_COMMENT_CHARS = 4000;
 /** `assignee=none` lists the incidents nobody is assigned to. */
@@ -45,7 +44,7 @@ export const IncidentProblem = {
   notFound: 'urn:warden:problem:incident-not-found',
   notHeld: 'urn:warden:problem:incident-not-held',
   alreadyDecided: 'urn:warden:problem:incident-already-decided',
-  invalidCursor: 'urn:warden:problem:invalid-cursor',
+  invalidCursor: ProblemType.invalidCursor,
   alreadyResolved: 'urn:warden:problem:incident-already-resolved',
   notResolved: 'urn:warden:problem:incident-not-resolved',
   stillHeld: 'urn:warden:problem:incident-still-held',
@@ -283,18 +282,11 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
               hold: { type: 'string', enum: ['held', 'released', 'rejected'] },
               // An account name, or `none` for incidents nobody is assigned to.
               assignee: { type: 'string', minLength: 1, maxLength: 64 },
-              limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
+              limit: limitSchema,
               cursor: { type: 'string', maxLength: 100 },
             },
           },
-          response: {
-            200: {
-              type: 'object',
-              required: ['items', 'next'],
-              properties: { items: { type: 'array', items: listItemSchema }, next: nullableString },
-            },
-            400: problemSchema,
-          },
+          response: { 200: pageSchema(listItemSchema), 400: problemSchema },
         },
       },
       async (request) => {

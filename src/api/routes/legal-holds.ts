@@ -12,15 +12,14 @@
 // so nothing is done that is not in the log.
 import type { FastifyPluginAsync } from 'fastify';
 import type { AccessLog } from '../../audit/access-log.types.ts';
-import { InvalidCursorError, conversationPair, type LegalHold, type LegalHoldStore, type LegalHoldTarget } from '../../audit/legal-holds.ts';
-import { ApiProblem, ProblemType, badRequest, conflict, notFound, problemSchema } from '../errors.ts';
+import { InvalidCursorError } from '../../audit/invalid-cursor-error.ts';
+import { conversationPair, type LegalHold, type LegalHoldStore, type LegalHoldTarget } from '../../audit/legal-holds.ts';
+import { ApiProblem, badRequest, conflict, notFound, problemSchema } from '../errors.ts';
+import { bareJidParam, jidParamSchema } from '../jid-param.ts';
+import { idCursorSchema, invalidCursor, limitSchema, pageSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
-import { resolveBareJid } from './messages.ts';
 
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 500;
 export const MAX_REASON_CHARS = 2000;
-const JID_MAX = 3071; // RFC 7622 §3.1: up to 3 × 1023 octets
 
 export const LegalHoldProblem = {
   notFound: 'urn:warden:problem:legal-hold-not-found',
@@ -59,9 +58,9 @@ const createBody = {
   // One flat shape rather than oneOf: the handler then says exactly which field a kind misses.
   properties: {
     kind: { type: 'string', enum: ['user', 'conversation'] },
-    jid: { type: 'string', minLength: 1, maxLength: JID_MAX },
-    a: { type: 'string', minLength: 1, maxLength: JID_MAX },
-    b: { type: 'string', minLength: 1, maxLength: JID_MAX },
+    jid: jidParamSchema,
+    a: jidParamSchema,
+    b: jidParamSchema,
     // \S: a reason of only whitespace gives none.
     reason: { type: 'string', minLength: 1, maxLength: MAX_REASON_CHARS, pattern: '\\S' },
   },
@@ -90,22 +89,16 @@ function holdJson(h: LegalHold): Record<string, unknown> {
 const targetOf = (h: LegalHoldTarget): Record<string, string> => (h.kind === 'user' ? { kind: h.kind, jid: h.jid } : { kind: h.kind, a: h.a, b: h.b });
 
 export function legalHoldsRoutes(deps: LegalHoldsRoutesDeps): FastifyPluginAsync {
-  const jid = (field: string, raw: string): string => {
-    const bare = resolveBareJid(raw, deps.domain);
-    if (bare === undefined) throw badRequest(`${field}: ${JSON.stringify(raw)} is not a JID or a username.`);
-    return bare;
-  };
-
   /** The body as a target; 400 naming the field a kind misses or must not have. */
   const targetFrom = (body: CreateBody): LegalHoldTarget => {
     if (body.kind === 'user') {
       if (body.a !== undefined || body.b !== undefined) throw badRequest('a and b are for kind "conversation"; a user hold takes jid.');
       if (body.jid === undefined) throw badRequest('jid: required for kind "user".');
-      return { kind: 'user', jid: jid('jid', body.jid) };
+      return { kind: 'user', jid: bareJidParam('jid', body.jid, deps.domain) };
     }
     if (body.jid !== undefined) throw badRequest('jid is for kind "user"; a conversation hold takes a and b.');
     if (body.a === undefined || body.b === undefined) throw badRequest('a and b: both required for kind "conversation".');
-    const pair = conversationPair(jid('a', body.a), jid('b', body.b));
+    const pair = conversationPair(bareJidParam('a', body.a, deps.domain), bareJidParam('b', body.b, deps.domain));
     if (pair === undefined) throw badRequest('a and b are the same JID: a conversation is between two.');
     return { kind: 'conversation', ...pair };
   };
@@ -136,20 +129,9 @@ export function legalHoldsRoutes(deps: LegalHoldsRoutesDeps): FastifyPluginAsync
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: {
-              active: { type: 'boolean' },
-              limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
-              cursor: { type: 'string', minLength: 1, maxLength: 40 },
-            },
+            properties: { active: { type: 'boolean' }, limit: limitSchema, cursor: idCursorSchema },
           },
-          response: {
-            200: {
-              type: 'object',
-              required: ['items', 'next'],
-              properties: { items: { type: 'array', items: holdSchema }, next: { type: ['string', 'null'] } },
-            },
-            400: problemSchema,
-          },
+          response: { 200: pageSchema(holdSchema), 400: problemSchema },
         },
       },
       async (request) => {
@@ -158,7 +140,7 @@ export function legalHoldsRoutes(deps: LegalHoldsRoutesDeps): FastifyPluginAsync
           const page = await deps.holds.list({ limit, ...(active !== undefined && { active }), ...(cursor !== undefined && { cursor }) });
           return { items: page.items.map(holdJson), next: page.next };
         } catch (err) {
-          if (err instanceof InvalidCursorError) throw badRequest('cursor: not a cursor from this API (pass `next` of the previous page as it is).', ProblemType.invalidCursor, 'Invalid cursor');
+          if (err instanceof InvalidCursorError) throw invalidCursor();
           throw err;
         }
       },

@@ -4,21 +4,13 @@
 // The query plan per filter is described in audit/archive-search.ts.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Sql } from 'postgres';
-import {
-  DEFAULT_SEARCH_LIMIT,
-  MAX_QUERY_CHARS,
-  MAX_SEARCH_LIMIT,
-  VERDICTS,
-  decodeCursor,
-  searchArchive,
-  type ArchiveSearchQuery,
-} from '../../audit/archive-search.ts';
-import type { Verdict } from '../../audit/archive-record.ts';
-import { bareString, isJidError, normalizeLocalpart, parseJid } from '../../stanza/jid.ts';
-import { badRequest, problemSchema } from '../errors.ts';
-import { matchSchema } from '../schemas.ts';
 import type { AccessLog } from '../../audit/access-log.types.ts';
+import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, VERDICTS, decodeCursor, searchArchive, type ArchiveSearchQuery } from '../../audit/archive-search.ts';
+import { badRequest, problemSchema } from '../errors.ts';
+import { pageSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
+import { matchSchema } from '../schemas.ts';
+import { parseSearchFilters, searchFilterProperties, type SearchFilterQuerystring } from '../search-filters.ts';
 
 export interface MessagesRoutesDeps {
   readonly sql: Sql;
@@ -27,17 +19,10 @@ export interface MessagesRoutesDeps {
   readonly accessLog: AccessLog;
 }
 
-interface SearchQuerystring {
-  q?: string;
-  user?: string;
-  peer?: string;
-  since?: string;
-  until?: string;
-  verdict?: Verdict;
+interface SearchQuerystring extends SearchFilterQuerystring {
   limit: number;
   cursor?: string;
 }
-
 
 export const archivedMessageSchema = {
   type: 'object',
@@ -57,27 +42,8 @@ export const archivedMessageSchema = {
   },
 } as const;
 
-const JID_MAX = 3071; // RFC 7622 §3.1: up to 3 × 1023 octets
-
-/** A bare JID from `raw` (a bare or full JID, or a localpart of `domain`); undefined when invalid. */
-export function resolveBareJid(raw: string, domain: string): string | undefined {
-  if (!raw.includes('@') && !raw.includes('/')) {
-    const local = normalizeLocalpart(raw);
-    return local === undefined ? undefined : `${local}@${domain}`;
-  }
-  const jid = parseJid(raw);
-  return isJidError(jid) ? undefined : bareString(jid);
-}
-
 export function messagesRoutes(deps: MessagesRoutesDeps): FastifyPluginAsync {
   return async (app) => {
-    const jidParam = (name: 'user' | 'peer', raw: string | undefined): string | undefined => {
-      if (raw === undefined) return undefined;
-      const bare = resolveBareJid(raw, deps.domain);
-      if (bare === undefined) throw badRequest(`${name}: ${JSON.stringify(raw)} is not a JID or a username.`);
-      return bare;
-    };
-
     app.get<{ Querystring: SearchQuerystring }>(
       '/',
       {
@@ -87,44 +53,24 @@ export function messagesRoutes(deps: MessagesRoutesDeps): FastifyPluginAsync {
             type: 'object',
             additionalProperties: false,
             properties: {
-              q: { type: 'string', minLength: 1, maxLength: MAX_QUERY_CHARS },
-              user: { type: 'string', minLength: 1, maxLength: JID_MAX },
-              peer: { type: 'string', minLength: 1, maxLength: JID_MAX },
-              since: { type: 'string', format: 'date-time' },
-              until: { type: 'string', format: 'date-time' },
-              verdict: { type: 'string', enum: VERDICTS },
+              ...searchFilterProperties,
               limit: { type: 'integer', minimum: 1, maximum: MAX_SEARCH_LIMIT, default: DEFAULT_SEARCH_LIMIT },
               cursor: { type: 'string', minLength: 1, maxLength: 200 },
             },
           },
-          response: {
-            200: {
-              type: 'object',
-              required: ['items', 'next'],
-              properties: {
-                items: { type: 'array', items: archivedMessageSchema },
-                // Pass as `cursor` (with the same filters) for the next, older page; null on the last page.
-                next: { type: ['string', 'null'] },
-              },
-            },
-            400: problemSchema,
-          },
+          // `next`: pass as `cursor` (with the same filters) for the next, older page; null on the last page.
+          response: { 200: pageSchema(archivedMessageSchema), 400: problemSchema },
         },
       },
       async (request) => {
-        const { q, verdict, limit } = request.query;
-        const user = jidParam('user', request.query.user);
-        const peer = jidParam('peer', request.query.peer);
-        if (peer !== undefined && user === undefined) throw badRequest('peer: needs user (peer is the other side of user\'s conversations).');
-        const since = request.query.since === undefined ? undefined : new Date(request.query.since);
-        const until = request.query.until === undefined ? undefined : new Date(request.query.until);
-        if (since !== undefined && until !== undefined && since >= until) throw badRequest('since must be before until.');
+        const { limit } = request.query;
+        const filters = parseSearchFilters(request.query, deps.domain);
         let cursor: ArchiveSearchQuery['cursor'];
         if (request.query.cursor !== undefined) {
           cursor = decodeCursor(request.query.cursor);
           if (cursor === undefined) throw badRequest('cursor: not a cursor from this API (pass `next` of the previous page as it is).');
         }
-        const result = await searchArchive(deps.sql, { q, user, peer, since, until, verdict, limit, cursor });
+        const result = await searchArchive(deps.sql, { ...filters, limit, cursor });
         // Recorded before the answer leaves: a search that cannot be logged is not answered.
         await deps.accessLog.record({
           principal: principalOf(request),

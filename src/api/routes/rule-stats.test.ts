@@ -4,12 +4,12 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
-import { fakeAuthenticator } from '../../../test/support/fake-auth.ts';
+import { archiveEntry } from '../../../test/support/archive.ts';
+import { fakeApiDeps } from '../../../test/support/fake-auth.ts';
 import type { RuleMatch } from '../../audit/archive-record.ts';
 import { ArchiveWriter } from '../../audit/archive-writer.ts';
 import { createIncidentStore, type Disposition, type IncidentStore } from '../../audit/incident-store.ts';
 import { silentLogger } from '../../log.ts';
-import { createUserStore } from '../../storage/user-store.ts';
 import { buildApiApp } from '../app.ts';
 import { falsePositiveRate, ruleStatsRoutes } from './rule-stats.ts';
 
@@ -43,26 +43,9 @@ describe('GET /api/v1/rules/stats', () => {
   async function incident(n: number, rules: string[], disposition?: Disposition): Promise<void> {
     const body = 'the secret plan';
     const matches: RuleMatch[] = rules.map((ruleId) => ({ ruleId, ruleName: ruleId, action: 'flag', severity: 'high', start: 4, end: 10, match: 'secret' }));
-    const row = await writer.append({
-      ts: day(n),
-      stanzaId: randomUUID(),
-      originId: null,
-      clientId: null,
-      fromJid: 'alice@example.org/phone',
-      toJid: 'bob@example.org',
-      fromBare: 'alice@example.org',
-      toBare: 'bob@example.org',
-      type: 'chat',
-      thread: null,
-      body,
-      redactedBody: null,
-      raw: '<message/>',
-      direction: 'internal',
-      verdict: 'flag',
-      reason: null,
-      matches,
-      policyVersion: 1,
-    });
+    const row = await writer.append(
+      archiveEntry({ ts: day(n), stanzaId: randomUUID(), fromBare: 'alice@example.org', toBare: 'bob@example.org', body, verdict: 'flag', matches }),
+    );
     if (disposition !== undefined) expect((await store.resolve(row.incidentId!, disposition, 'olivia')).ok).toBe(true);
   }
 
@@ -87,14 +70,7 @@ describe('GET /api/v1/rules/stats', () => {
     await incident(6, ['r-cards']);
     await incident(7, ['r-old']);
     app = await buildApiApp(
-      {
-        domain: 'example.org',
-        users: createUserStore(db.sql),
-        auth: fakeAuthenticator({ 'officer-token_0123456789': 'officer', 'admin-token_0123456789': 'admin', 'auditor-token_0123456789': 'auditor' }),
-        sessions: { list: () => [], kick: () => false, kickUser: () => 0 },
-        normalizeLocalpart: (raw) => raw,
-        deriveCredentials: () => [],
-      },
+      fakeApiDeps('example.org', { 'officer-token_0123456789': 'officer', 'admin-token_0123456789': 'admin', 'auditor-token_0123456789': 'auditor' }),
       { resources: [{ prefix: '/v1/rules/stats', plugin: ruleStatsRoutes({ store }) }] },
     );
   });

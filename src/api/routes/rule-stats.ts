@@ -3,7 +3,8 @@
 // Counts only, no message content: not an access-log read. Officers tune, admins edit rules.
 import type { FastifyPluginAsync } from 'fastify';
 import type { IncidentStore, RuleStats } from '../../audit/incident-store.ts';
-import { badRequest, problemSchema } from '../errors.ts';
+import { problemSchema } from '../errors.ts';
+import { parseTimeRange, timeRangeProperties, type TimeRangeQuerystring } from '../search-filters.ts';
 
 export interface RuleStatsRoutesDeps {
   readonly store: Pick<IncidentStore, 'ruleStats'>;
@@ -38,14 +39,9 @@ const ruleStatsSchema = {
   },
 } as const;
 
-interface StatsQuery {
-  since?: string;
-  until?: string;
-}
-
 export function ruleStatsRoutes(deps: RuleStatsRoutesDeps): FastifyPluginAsync {
   return async (app) => {
-    app.get<{ Querystring: StatsQuery }>(
+    app.get<{ Querystring: TimeRangeQuerystring }>(
       '/',
       {
         config: { roles: ['officer', 'admin'] },
@@ -54,7 +50,7 @@ export function ruleStatsRoutes(deps: RuleStatsRoutesDeps): FastifyPluginAsync {
             type: 'object',
             additionalProperties: false,
             // Bound the time of the messages that hit (incidents.message_ts), as search's since/until do.
-            properties: { since: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time' } },
+            properties: timeRangeProperties,
           },
           response: {
             200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: ruleStatsSchema } } },
@@ -63,9 +59,7 @@ export function ruleStatsRoutes(deps: RuleStatsRoutesDeps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const since = request.query.since === undefined ? undefined : new Date(request.query.since);
-        const until = request.query.until === undefined ? undefined : new Date(request.query.until);
-        if (since !== undefined && until !== undefined && since >= until) throw badRequest('since must be before until.');
+        const { since, until } = parseTimeRange(request.query);
         // One row per rule (a few hundred at most): a list that does not grow with traffic, so no pages.
         const stats = await deps.store.ruleStats({ ...(since && { since }), ...(until && { until }) });
         return { items: stats.map((s) => ({ ...s, falsePositiveRate: falsePositiveRate(s) })) };
