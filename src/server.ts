@@ -168,10 +168,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     cleanups.push(() => indexer.stop());
     // RETENTION_DAYS=0 keeps the archive for ever: no job at all. Every node runs one; a per-batch
     // advisory lock makes the others stand aside (audit/retention.ts).
+    let retention: RetentionJob | undefined;
     if (config.retentionDays > 0) {
-      const retention = new RetentionJob({ sql: db.sql, log, accessLog, retentionDays: config.retentionDays, intervalMs: config.retentionIntervalMs });
+      retention = new RetentionJob({ sql: db.sql, log, accessLog, retentionDays: config.retentionDays, intervalMs: config.retentionIntervalMs });
       retention.start();
-      cleanups.push(() => retention.stop());
+      const job = retention;
+      cleanups.push(() => job.stop());
     }
     userDeleted = (local) => {
       router.forgetAccount(local);
@@ -309,9 +311,9 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         for (const session of open) session.fail(streamError('system-shutdown', 'The server is shutting down'));
         await Promise.allSettled(closeListeners);
         await modules.stop();
-        await Promise.allSettled([http.close(), https.close()]);
+        await closeHttp([http, https], HTTP_DRAIN_MS);
         await audit.close();
-        await Promise.allSettled([alerts.stop(), scanner.stop(), indexer.stop()]);
+        await Promise.allSettled([alerts.stop(), scanner.stop(), indexer.stop(), retention?.stop()]);
         policy.stop();
         if (!opts.database) await db.close();
         log.info('stopped');
@@ -381,6 +383,25 @@ function portOf(server: net.Server): number {
 function httpPort(app: FastifyInstance): number {
   const address = app.server.address();
   return typeof address === 'object' && address ? address.port : 0;
+}
+
+/** How long stop() lets HTTP requests in flight (an export download, say) finish before cutting them. */
+const HTTP_DRAIN_MS = 3000;
+
+/**
+ * Closes fastify apps: idle keep-alive connections at once, requests in flight after `drainMs`.
+ * fastify's close() alone waits for every active connection, so one client that stops reading a
+ * streamed export (backpressure) would hold the shutdown for ever.
+ */
+async function closeHttp(apps: readonly FastifyInstance[], drainMs: number): Promise<void> {
+  const closed = Promise.allSettled(apps.map((app) => app.close()));
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([closed.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), drainMs)))]);
+  clearTimeout(timer);
+  if (!drained) {
+    for (const app of apps) app.server.closeAllConnections();
+    await closed;
+  }
 }
 
 function closeNetServer(server: net.Server): Promise<void> {
