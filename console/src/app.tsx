@@ -12,6 +12,8 @@ import { IncidentPage } from './pages/incident.tsx';
 import { HoldsPage } from './pages/holds.tsx';
 import { SearchPage } from './pages/search.tsx';
 import { ConversationPage } from './pages/conversation.tsx';
+import { ExportsPage } from './pages/exports.tsx';
+import { LegalHoldsPage } from './pages/legal-holds.tsx';
 import { RulesPage } from './pages/rules.tsx';
 import { AccessLogPage } from './pages/access-log.tsx';
 import { VerifyPage } from './pages/verify.tsx';
@@ -105,6 +107,10 @@ function Page({ route, me }: { route: Route; me: Me }) {
       return <SearchPage route={route} />;
     case 'conversation':
       return <ConversationPage route={route} />;
+    case 'exports':
+      return <ExportsPage />;
+    case 'legal-holds':
+      return <LegalHoldsPage route={route} />;
     case 'rules':
       return <RulesPage me={me} />;
     case 'access-log':

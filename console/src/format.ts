@@ -53,3 +53,17 @@ export function compactJson(value: unknown): string {
   if (typeof value === 'object' && Object.keys(value).length === 0) return '';
   return JSON.stringify(value);
 }
+
+/** '1.2 MB' (1000-based, as file managers show sizes), '' for null. */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) return '';
+  if (bytes < 1000) return `${bytes} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}

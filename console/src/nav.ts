@@ -15,6 +15,9 @@ export const NAV: readonly NavItem[] = [
   { path: '/holds', label: 'Holds', roles: ['officer'], key: 'h' },
   { path: '/search', label: 'Search', roles: ['officer'], key: 's' },
   { path: '/conversation', label: 'Conversations', roles: ['officer'], key: 'c' },
+  { path: '/exports', label: 'Exports', roles: ['officer'], key: 'e' },
+  // p: preservation (l is the access log; every letter here is unique across roles).
+  { path: '/legal-holds', label: 'Legal holds', roles: ['officer'], key: 'p' },
   { path: '/rules', label: 'Rules', roles: ['officer', 'admin'], key: 'r' },
   { path: '/access-log', label: 'Access log', roles: ['auditor'], key: 'l' },
   { path: '/verify', label: 'Verify', roles: ['auditor', 'admin'], key: 'v' },

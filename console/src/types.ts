@@ -210,3 +210,36 @@ export interface NewApiToken extends ApiToken {
   /** Shown only once, in the create answer. */
   readonly token: string;
 }
+
+export type ExportFormat = 'jsonl' | 'csv' | 'eml';
+export type ExportStatus = 'running' | 'complete' | 'failed';
+
+/** GET /api/v1/exports(/:id): the manifest of one export file. */
+export interface ExportManifest {
+  readonly id: string;
+  readonly account: string;
+  readonly format: ExportFormat;
+  /** The filters the file holds; `until` is the moment the export started when none was given. */
+  readonly query: Readonly<Record<string, unknown>>;
+  readonly status: ExportStatus;
+  /** Messages and bytes sent (so far, for a failed export); the SHA-256 (hex) only when complete. */
+  readonly count: number | null;
+  readonly sha256: string | null;
+  readonly bytes: number | null;
+  readonly createdAt: string;
+  readonly finishedAt: string | null;
+}
+
+/** GET/POST /api/v1/legal-holds: a hold on a user (jid) or a conversation (a, b; a < b). */
+export interface LegalHold {
+  readonly id: string;
+  readonly kind: 'user' | 'conversation';
+  readonly jid?: string;
+  readonly a?: string;
+  readonly b?: string;
+  readonly reason: string;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly releasedBy: string | null;
+  readonly releasedAt: string | null;
+}

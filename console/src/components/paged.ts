@@ -44,9 +44,11 @@ export function cachedItems<T>(key: string): readonly T[] | undefined {
 /**
  * `key` names the list and its filters; when it changes the list starts over. `fetchPage` gets
  * the cursor (undefined for the first page). A null key means "nothing to load yet".
+ * `fresh`: always fetch the first page when the list is shown, never start from the cache (for
+ * lists that change elsewhere — exports started from the search page, another officer's holds).
  */
-export function usePaged<T>(key: string | null, fetchPage: (cursor: string | undefined) => Promise<Page<T>>): PagedList<T> {
-  const cached = key === null ? undefined : (cache.get(key) as Snapshot<T> | undefined);
+export function usePaged<T>(key: string | null, fetchPage: (cursor: string | undefined) => Promise<Page<T>>, opts: { fresh?: boolean } = {}): PagedList<T> {
+  const cached = key === null || opts.fresh ? undefined : (cache.get(key) as Snapshot<T> | undefined);
   const [snapshot, setSnapshot] = useState<Snapshot<T>>(cached ?? { items: [], next: null });
   const [loaded, setLoaded] = useState(cached !== undefined);
   const [loading, setLoading] = useState(false);
@@ -68,7 +70,7 @@ export function usePaged<T>(key: string | null, fetchPage: (cursor: string | und
     keyRef.current = key;
     setProblem(null);
     const fromCache = key === null ? undefined : (cache.get(key) as Snapshot<T> | undefined);
-    const useCache = !skipCache.current;
+    const useCache = !skipCache.current && !opts.fresh;
     skipCache.current = false;
     if (fromCache && useCache) {
       setSnapshot(fromCache);

@@ -21,12 +21,21 @@ const HOLD_KEYS: readonly (readonly [string, string])[] = [
   ['R', 'release the selected message'],
   ['X', 'reject the selected message'],
 ];
+const LEGAL_HOLD_KEYS: readonly (readonly [string, string])[] = [
+  ['n', 'place a new hold'],
+  ['R', 'release the selected hold'],
+];
+const EXPORT_KEYS: readonly (readonly [string, string])[] = [
+  ['c', 'copy the selected export’s SHA-256 line'],
+  ['m', 'copy its whole manifest'],
+];
 const CONVERSATION_KEYS: readonly (readonly [string, string])[] = [
   ['p', 'load earlier messages'],
   ['n', 'load later messages'],
 ];
 
 export function HelpOverlay({ items, onClose }: { items: readonly NavItem[]; onClose: () => void }) {
+  const hasPage = (path: string) => items.some((item) => item.path === path);
   const table = (rows: readonly (readonly [string, string])[]) => (
     <table class="keys">
       <tbody>
@@ -59,6 +68,18 @@ export function HelpOverlay({ items, onClose }: { items: readonly NavItem[]; onC
             {table(HOLD_KEYS)}
             <h3>Conversation</h3>
             {table(CONVERSATION_KEYS)}
+            {hasPage('/legal-holds') && (
+              <>
+                <h3>Legal holds</h3>
+                {table(LEGAL_HOLD_KEYS)}
+              </>
+            )}
+            {hasPage('/exports') && (
+              <>
+                <h3>Exports</h3>
+                {table(EXPORT_KEYS)}
+              </>
+            )}
             <h3>Anywhere</h3>
             {table([['?', 'this help'], ['Esc', 'close']])}
           </div>

@@ -1,6 +1,7 @@
 // Archive search: a substring (Chinese or English; the server folds case, width and script),
 // a user and the other side, a time range, a verdict. Results one page at a time; Enter opens
-// the conversation around the selected message.
+// the conversation around the selected message. Export downloads every message the search finds
+// (not only the loaded page) as one file; its manifest is on the Exports page.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { get } from '../api.ts';
 import { MessageRow, messageConversationHref } from '../components/message-row.tsx';
@@ -9,8 +10,9 @@ import { ProblemBox } from '../components/problem.tsx';
 import { useListNavigation } from '../components/selection.ts';
 import { isoToLocalInput, localInputToIso } from '../format.ts';
 import { useKeys } from '../keys.ts';
-import { navigate, param, type Route } from '../router.ts';
-import { VERDICTS, type ArchivedMessage, type Page } from '../types.ts';
+import { href, navigate, param, type Route } from '../router.ts';
+import { VERDICTS, type ArchivedMessage, type ExportFormat, type Page } from '../types.ts';
+import { EXPORT_FORMATS, exportUrl } from './exports.tsx';
 
 const FIELDS = ['q', 'user', 'peer', 'since', 'until', 'verdict'] as const;
 type Field = (typeof FIELDS)[number];
@@ -46,6 +48,7 @@ export function SearchPage({ route }: { route: Route }) {
     <section class="search">
       <header class="page-head">
         <h1>Archive search</h1>
+        {anyFilter && !list.problem && <ExportControl key={routeKey} filters={applied} />}
       </header>
       <form class="filter-form" onSubmit={submit} role="search">
         <input ref={qRef} class="grow" name="q" type="search" placeholder="Text (Chinese or English) — press / to focus" value={form.q} onInput={set('q')} autoFocus={!anyFilter} />
@@ -92,5 +95,34 @@ export function SearchPage({ route }: { route: Route }) {
         </footer>
       )}
     </section>
+  );
+}
+
+/**
+ * Format + a download link for the applied search (the address's filters, not unsent edits in
+ * the form). A plain link: the browser streams the file to disk, however large, with the session
+ * cookie; the server names it (warden-export-<id>.<ext>).
+ */
+function ExportControl({ filters }: { filters: Filters }) {
+  const [format, setFormat] = useState<ExportFormat>('jsonl');
+  const [started, setStarted] = useState(false);
+  return (
+    <div class="export-control">
+      <select name="export-format" value={format} onChange={(e) => setFormat(e.currentTarget.value as ExportFormat)} aria-label="Export format">
+        {EXPORT_FORMATS.map((f) => (
+          <option key={f.format} value={f.format}>
+            {f.label}
+          </option>
+        ))}
+      </select>
+      <a class="button" href={exportUrl(filters, format)} download data-testid="export-link" onClick={() => setStarted(true)} title="Download every message this search finds, oldest first (recorded in the access log)">
+        Export
+      </a>
+      {started && (
+        <span class="notice export-started">
+          Export started — the file downloads as it is written. Its message count and SHA-256: <a href={href('/exports')}>Exports</a>.
+        </span>
+      )}
+    </div>
   );
 }
