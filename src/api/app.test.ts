@@ -221,7 +221,8 @@ describe('GET /api/v1/users', () => {
 
     const page2 = (await app.inject({ method: 'GET', url: `/api/v1/users?limit=2&after=${page1.next}`, headers: auth })).json() as typeof page1;
     expect(page2.items.map((u) => u.username)).toEqual(['carol', 'dave']);
-    const page3 = (await app.inject({ method: 'GET', url: `/api/v1/users?limit=2&after=${page2.next}`, headers: auth })).json() as typeof page1;
+    // `cursor` and its older spelling `after` are the same parameter.
+    const page3 = (await app.inject({ method: 'GET', url: `/api/v1/users?limit=2&cursor=${page2.next}`, headers: auth })).json() as typeof page1;
     expect(page3.items.map((u) => u.username)).toEqual(['erin']);
     expect(page3.next).toBeNull();
   });
@@ -291,7 +292,19 @@ describe('/api/v1/sessions', () => {
         { jid: 'alice@example.org/phone', ip: '192.0.2.1', transport: 'tls', secure: true, since: '2024-05-01T10:00:00.000Z' },
         { jid: 'bob@example.org/web', ip: '192.0.2.2', transport: 'websocket', secure: false, since: '2024-05-01T10:00:00.000Z' },
       ],
+      next: null,
     });
+  });
+
+  it('pages the sessions in JID order with a cursor', async () => {
+    sessions.sessions.push({ jid: 'aaron@example.org/desk', ip: '192.0.2.3', transport: 'tcp', secure: true, since });
+    const first = (await app.inject({ method: 'GET', url: '/api/v1/sessions?limit=2', headers: auth })).json() as { items: Array<{ jid: string }>; next: string | null };
+    expect(first.items.map((s) => s.jid)).toEqual(['aaron@example.org/desk', 'alice@example.org/phone']);
+    // A session that ends between pages does not shift the next page.
+    sessions.sessions = sessions.sessions.filter((s) => s.jid !== 'aaron@example.org/desk');
+    const second = (await app.inject({ method: 'GET', url: `/api/v1/sessions?limit=2&cursor=${first.next}`, headers: auth })).json() as typeof first;
+    expect(second).toMatchObject({ items: [{ jid: 'bob@example.org/web' }], next: null });
+    expectProblem(await app.inject({ method: 'GET', url: '/api/v1/sessions?limit=0', headers: auth }), 400);
   });
 
   it('ends one session by its url-encoded full JID, then answers 404', async () => {

@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Logger } from '../../log.ts';
 import type { ApiDeps } from '../deps.types.ts';
 import { notFound, problemSchema, ProblemType } from '../errors.ts';
+import { cursorSchema, decodePageCursor, limitSchema, page } from '../pagination.ts';
 
 /** RFC 7622 §3.1: each of the three parts is at most 1023 octets. */
 const MAX_FULL_JID_CHARS = 3 * 1023 + 2;
@@ -14,16 +15,18 @@ export interface SessionsPluginOptions {
 }
 
 export const sessionsRoutes: FastifyPluginAsync<SessionsPluginOptions> = async (app, { deps, log }) => {
-  app.get(
+  app.get<{ Querystring: { limit: number; cursor?: string } }>(
     '/',
     {
       config: { roles: ['admin'] },
       schema: {
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: limitSchema, cursor: cursorSchema } },
         response: {
           200: {
             type: 'object',
-            required: ['items'],
+            required: ['items', 'next'],
             properties: {
+              next: { type: ['string', 'null'] },
               items: {
                 type: 'array',
                 items: {
@@ -43,7 +46,15 @@ export const sessionsRoutes: FastifyPluginAsync<SessionsPluginOptions> = async (
         },
       },
     },
-    async () => ({ items: deps.sessions.list() }),
+    // Ordered by full JID; a page starts after the cursor's JID, so sessions that come and go
+    // between pages shift nothing already seen.
+    async (request) => {
+      const { limit } = request.query;
+      const after = decodePageCursor(request.query.cursor, (k) => k.length > 0 && k.length <= MAX_FULL_JID_CHARS);
+      const sorted = deps.sessions.list().sort((a, b) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0));
+      const rest = after === undefined ? sorted : sorted.filter((s) => s.jid > after);
+      return page(rest.slice(0, limit + 1), limit, (s) => s.jid);
+    },
   );
 
   // The full JID arrives percent-encoded (its "/" as %2F), so it is one path segment.

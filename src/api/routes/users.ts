@@ -40,6 +40,7 @@ interface PasswordBody {
 }
 interface ListQuery {
   limit: number;
+  cursor?: string;
   after?: string;
 }
 
@@ -113,6 +114,8 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
           additionalProperties: false,
           properties: {
             limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
+            // `cursor` is the name every list of this API uses; `after` is its older spelling.
+            cursor: { type: 'string', maxLength: MAX_USERNAME_CHARS },
             after: { type: 'string', maxLength: MAX_USERNAME_CHARS },
           },
         },
@@ -133,7 +136,7 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
                   },
                 },
               },
-              // The username to pass as `after` for the next page; null on the last page.
+              // The username to pass as `cursor` (or `after`) for the next page; null on the last page.
               next: { type: ['string', 'null'] },
             },
           },
@@ -142,7 +145,8 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
       },
     },
     async (request) => {
-      const { limit, after } = request.query;
+      const { limit } = request.query;
+      const after = request.query.cursor ?? request.query.after;
       // One row more than asked tells whether another page exists without a COUNT.
       const rows = await deps.users.list(after === undefined ? { limit: limit + 1 } : { limit: limit + 1, after });
       const page = rows.slice(0, limit);
