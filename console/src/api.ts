@@ -30,15 +30,20 @@ export function handleUnauthorized(callback: () => void): void {
   onUnauthorized = callback;
 }
 
-/** `/api/v1${path}?query`, leaving out empty values. */
-export function apiUrl(path: string, query: Query = {}): string {
+/** '?a=1&b=x' from a query, leaving out empty values; '' when nothing is left (API and console addresses alike). */
+export function queryString(query: Query): string {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) {
     if (value === undefined || value === null || value === '' || value === false) continue;
     params.set(key, String(value));
   }
   const qs = params.toString();
-  return `/api/v1${path}${qs ? `?${qs}` : ''}`;
+  return qs ? `?${qs}` : '';
+}
+
+/** `/api/v1${path}?query`, leaving out empty values. */
+export function apiUrl(path: string, query: Query = {}): string {
+  return `/api/v1${path}${queryString(query)}`;
 }
 
 function isProblem(value: unknown): value is Problem {

@@ -1,7 +1,7 @@
 // Hash routing (#/incidents/42?status=open): the server serves one page, so there is nothing to
 // configure on it, and filters live in the address — reload, back and a pasted link all work.
 import { useEffect, useState } from 'preact/hooks';
-import type { Query } from './api.ts';
+import { queryString, type Query } from './api.ts';
 
 export interface Route {
   /** Path segments: '#/incidents/42' → ['incidents', '42']. */
@@ -19,13 +19,7 @@ export function parseHash(hash: string): Route {
 
 /** '#/search?q=…' from a path and query, leaving out empty values. */
 export function href(path: string, query: Query = {}): string {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(query)) {
-    if (value === undefined || value === null || value === '' || value === false) continue;
-    params.set(key, String(value));
-  }
-  const qs = params.toString();
-  return `#${path}${qs ? `?${qs}` : ''}`;
+  return `#${path}${queryString(query)}`;
 }
 
 export function navigate(path: string, query: Query = {}, opts: { replace?: boolean } = {}): void {
