@@ -7,7 +7,9 @@ import { startTestServer, type TestServer } from './support/server.ts';
 let t: TestServer;
 let base: string;
 beforeAll(async () => {
-  t = await startTestServer({ LOGIN_MAX_FAILURES: '3' });
+  // 127.0.0.1 is a trusted proxy here, so a test can speak for a client at another address
+  // (X-Forwarded-For) reached over HTTPS (X-Forwarded-Proto) and keep its throttle counts apart.
+  t = await startTestServer({ LOGIN_MAX_FAILURES: '3', TRUSTED_PROXIES: '127.0.0.1' });
   base = `http://127.0.0.1:${t.server.ports.http}`;
 });
 afterAll(async () => {
@@ -20,9 +22,17 @@ interface Call {
   cookie?: string;
   csrf?: string;
   body?: unknown;
+  /** The client's address, as the trusted proxy (127.0.0.1) reports it. */
+  from?: string;
+  /** What the proxy says the client used; https unless given. */
+  proto?: 'http' | 'https';
 }
 async function call(path: string, c: Call = {}): Promise<{ status: number; json: any; headers: Headers }> {
   const headers: Record<string, string> = {};
+  if (c.from !== undefined) {
+    headers['x-forwarded-for'] = c.from;
+    headers['x-forwarded-proto'] = c.proto ?? 'https';
+  }
   if (c.token !== undefined) headers.authorization = `Bearer ${c.token}`;
   if (c.cookie !== undefined) headers.cookie = c.cookie;
   if (c.csrf !== undefined) headers['x-csrf-token'] = c.csrf;
@@ -33,8 +43,8 @@ async function call(path: string, c: Call = {}): Promise<{ status: number; json:
 }
 const admin = () => t.adminToken;
 
-async function login(username: string, password: string) {
-  const res = await call('/api/v1/auth/login', { method: 'POST', body: { username, password } });
+async function login(username: string, password: string, more: Omit<Call, 'method' | 'body'> = {}) {
+  const res = await call('/api/v1/auth/login', { ...more, method: 'POST', body: { username, password } });
   const setCookie = res.headers.get('set-cookie') ?? '';
   return { ...res, setCookie, cookie: setCookie.split(';')[0] ?? '' };
 }
@@ -127,8 +137,8 @@ describe('console login', () => {
   });
 
   it('gives the same 401 for a wrong password and an unknown account', async () => {
-    const wrong = await login('audrey', 'not-her-password');
-    const unknown = await login('nobody', 'not-her-password');
+    const wrong = await login('audrey', 'not-her-password', { from: '198.51.100.10' });
+    const unknown = await login('nobody', 'not-her-password', { from: '198.51.100.10' });
     expect(wrong.status).toBe(401);
     expect(unknown.status).toBe(401);
     expect(wrong.json).toEqual(unknown.json);
@@ -146,11 +156,51 @@ describe('console login', () => {
 
   it('throttles repeated failures for an account with 429 and Retry-After, even with the right password', async () => {
     // LOGIN_MAX_FAILURES=3 for this server (her successful login above cleared earlier failures).
-    for (const wrong of ['wrong-1', 'wrong-2', 'wrong-3']) expect((await login('audrey', wrong)).status).toBe(401);
-    const locked = await login('audrey', 'audrey-long-password');
+    for (const wrong of ['wrong-1', 'wrong-2', 'wrong-3']) expect((await login('audrey', wrong, { from: '198.51.100.11' })).status).toBe(401);
+    const locked = await login('audrey', 'audrey-long-password', { from: '198.51.100.12' });
     expect(locked.status).toBe(429);
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(locked.json.type).toBe('urn:warden:problem:too-many-attempts');
+  });
+
+  it('checks at most LOGIN_MAX_FAILURES of many wrong passwords sent at once; the rest get 429', async () => {
+    expect((await call('/api/v1/accounts', { method: 'POST', token: admin(), body: { username: 'pat', password: 'pat-long-password', role: 'officer' } })).status).toBe(201);
+    const statuses = await Promise.all(Array.from({ length: 20 }, (_, i) => login('pat', `wrong-guess-${i}`, { from: '198.51.100.20' }).then((r) => r.status)));
+    const count = (s: number) => statuses.filter((x) => x === s).length;
+    expect(count(401)).toBeLessThanOrEqual(3);
+    expect(count(401) + count(429)).toBe(20);
+    // Only the guesses that were checked are in the access log.
+    const failed = await call('/api/v1/access-log?actor=pat&action=login.failed', { token: t.tokens.auditor });
+    expect(failed.json.items.length).toBe(count(401));
+  });
+
+  it('does not forgive an address its failures when it logs in to its own account (password spraying)', async () => {
+    const from = '198.51.100.30';
+    expect((await login('sam1', 'spray-guess', { from })).status).toBe(401);
+    expect((await login('sam2', 'spray-guess', { from })).status).toBe(401);
+    expect((await login('olivia', 'olivia-long-password', { from })).status).toBe(200);
+    expect((await login('sam3', 'spray-guess', { from })).status).toBe(401); // the third failure locks the address
+    expect((await login('olivia', 'olivia-long-password', { from })).status).toBe(429);
+    // Her account itself is not locked: she gets in from elsewhere.
+    expect((await login('olivia', 'olivia-long-password', { from: '198.51.100.31' })).status).toBe(200);
+  });
+
+  it('counts every address of one IPv6 /64 as one address', async () => {
+    for (const [i, from] of ['2001:db8:0:1::a', '2001:db8:0:1::b', '2001:db8:0:1:ffff::c'].entries()) {
+      expect((await login(`v6-${i}`, 'spray-guess', { from })).status).toBe(401);
+    }
+    expect((await login('v6-x', 'spray-guess', { from: '2001:db8:0:1::d' })).status).toBe(429);
+    expect((await login('v6-x', 'spray-guess', { from: '2001:db8:0:2::d' })).status).toBe(401);
+  });
+
+  it('logs in while an old session cookie is still live, ending that old session', async () => {
+    const first = await login('olivia', 'olivia-long-password');
+    // The console's second tab: it holds the live cookie but no CSRF token, and logs in again.
+    const second = await login('olivia', 'olivia-long-password', { cookie: first.cookie });
+    expect(second.status).toBe(200);
+    expect(second.cookie).not.toBe(first.cookie);
+    expect((await call('/api/v1/auth/me', { cookie: second.cookie })).status).toBe(200);
+    expect((await call('/api/v1/auth/me', { cookie: first.cookie })).status).toBe(401);
   });
 });
 

@@ -88,3 +88,24 @@ describe('C2SSession on a plain WebSocket from the network', () => {
     expect(t.written.join('')).toContain('<unsupported-version');
   });
 });
+
+describe('C2SSession login throttle', () => {
+  it('checks at most the throttle\'s limit of passwords sent at once from one address on parallel streams', async () => {
+    const throttle = new LoginThrottle({ maxFailures: 5 });
+    const ctx = { ...context(true), throttle };
+    const plain = Buffer.from('\0alice\0not-her-password').toString('base64');
+    const streams = Array.from({ length: 20 }, () => {
+      const t = new MemoryTransport(true);
+      new C2SSession(t, ctx);
+      t.events!.data(OPEN);
+      t.events!.data(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${plain}</auth>`);
+      return t;
+    });
+    const answered = () => streams.every((t) => t.written.join('').includes('<failure'));
+    for (let i = 0; i < 200 && !answered(); i++) await new Promise((r) => setTimeout(r, 25));
+    const outcomes = streams.map((t) => (t.written.join('').includes('<not-authorized') ? 'checked' : t.written.join('').includes('<temporary-auth-failure') ? 'refused' : 'none'));
+    expect(outcomes.filter((o) => o === 'checked').length).toBeLessThanOrEqual(5);
+    expect(outcomes.filter((o) => o === 'refused').length).toBeGreaterThanOrEqual(15);
+    expect(throttle.retryAfter('203.0.113.9')).toBeGreaterThan(1000); // locked, not merely busy
+  });
+});

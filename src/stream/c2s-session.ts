@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { CredentialLookup } from '../auth/scram-credential.ts';
 import { offeredMechanisms, startSaslExchange, type SaslExchange, type SaslStep } from '../auth/sasl.ts';
-import type { LoginThrottle } from '../auth/throttle.ts';
+import { addressThrottleKey, type LoginThrottle } from '../auth/throttle.ts';
 import type { Logger } from '../log.ts';
 import { NS } from '../ns.ts';
 import { normalizeLocalpart, normalizeResourcepart } from '../stanza/jid.ts';
@@ -66,6 +66,12 @@ export class C2SSession {
   private headerSent = false;
   private authenticated = false;
   private sasl: SaslExchange | undefined;
+  /**
+   * The throttle key of the SASL exchange in progress. It counts against the address from its
+   * <auth/> until it ends, so parallel streams cannot all pass the throttle before the first
+   * wrong password is counted.
+   */
+  private saslAttempt: string | undefined;
   private failedAuth = 0;
   private readonly parser: StreamParser;
   private authTimer: NodeJS.Timeout | undefined;
@@ -139,6 +145,7 @@ export class C2SSession {
     if (this.state === 'closed') return;
     const wasBound = this.state === 'bound';
     this.state = 'closed';
+    this.endSaslAttempt(false);
     clearTimeout(this.authTimer);
     this.ctx.streamClosed(this);
     if (wasBound) {
@@ -253,10 +260,12 @@ export class C2SSession {
   /** XEP-0077 §3.1 in-band registration on a not-yet-authenticated stream. */
   private register(iq: Element, preAuthRegister: (iq: Element) => Promise<Element>): Promise<void> | void {
     if (!this.mayAuthenticate()) return this.send(errorReply(iq, new StanzaError('auth', 'not-authorized', 'Use TLS first')));
-    const wait = this.ctx.throttle.retryAfter(this.transport.remoteAddress);
+    const key = addressThrottleKey(this.transport.remoteAddress);
+    const wait = this.ctx.throttle.retryAfter(key);
     if (wait > 0) return this.send(errorReply(iq, new StanzaError('wait', 'resource-constraint', 'Too many attempts; retry later')));
-    // Each sign-up costs two password derivations: count it against the address like a failed login.
-    if (iq.attrs.type === 'set') this.ctx.throttle.recordFailure(this.transport.remoteAddress);
+    // Each sign-up costs two password derivations: count it against the address like a failed
+    // login, at once (before the derivations), so parallel sign-ups are counted too.
+    if (iq.attrs.type === 'set') this.ctx.throttle.recordFailure(key);
     return preAuthRegister(iq).then((reply) => this.send(reply));
   }
 
@@ -291,7 +300,10 @@ export class C2SSession {
     else return this.saslFailure({ kind: 'failure', condition: 'incorrect-encoding' });
 
     if (el.name === 'auth') {
-      const wait = this.ctx.throttle.retryAfter(this.transport.remoteAddress);
+      // A new <auth/> replaces an exchange in progress (RFC 6120 §6.4.5 allows retries).
+      this.endSaslAttempt(false);
+      const key = addressThrottleKey(this.transport.remoteAddress);
+      const wait = this.ctx.throttle.begin([key]);
       if (wait > 0) {
         return this.saslFailure({
           kind: 'failure',
@@ -306,7 +318,11 @@ export class C2SSession {
         normalizeUsername: normalizeLocalpart,
         domain: this.ctx.domain,
       });
-      if ('kind' in started) return this.saslFailure(started);
+      if ('kind' in started) {
+        this.ctx.throttle.end(key, false);
+        return this.saslFailure(started);
+      }
+      this.saslAttempt = key;
       this.sasl = started;
     } else if (el.name !== 'response' || !this.sasl) {
       return this.saslFailure({ kind: 'failure', condition: 'malformed-request' });
@@ -322,11 +338,14 @@ export class C2SSession {
       return;
     }
     this.sasl = undefined;
+    const key = this.saslAttempt;
     if (step.kind === 'failure') {
-      if (step.condition === 'not-authorized') this.ctx.throttle.recordFailure(this.transport.remoteAddress);
+      // Only a wrong password counts as a failure; a malformed message is no guess.
+      this.endSaslAttempt(step.condition === 'not-authorized');
       return this.saslFailure(step);
     }
-    this.ctx.throttle.recordSuccess(this.transport.remoteAddress);
+    this.endSaslAttempt(false);
+    if (key !== undefined) this.ctx.throttle.recordSuccess(key);
     this.authenticated = true;
     this.local = step.username;
     this.bareJid = `${step.username}@${this.ctx.domain}`;
@@ -339,8 +358,15 @@ export class C2SSession {
     this.state = 'await-header';
   }
 
+  private endSaslAttempt(failed: boolean): void {
+    if (this.saslAttempt === undefined) return;
+    this.ctx.throttle.end(this.saslAttempt, failed);
+    this.saslAttempt = undefined;
+  }
+
   private saslFailure(step: Extract<SaslStep, { kind: 'failure' }> | { kind: 'failure'; condition: string; text?: string }): void {
     this.sasl = undefined;
+    this.endSaslAttempt(false); // an exchange ended by abort or a malformed message
     const failure = xml('failure', { xmlns: NS.sasl }, xml(step.condition));
     if (step.text) failure.c('text', { 'xml:lang': 'en' }).t(step.text);
     this.send(failure);

@@ -1,15 +1,19 @@
 // Console login: POST /api/v1/auth/login, POST /api/v1/auth/logout, GET /api/v1/auth/me.
-// Failures are throttled per address and per account name (so one address cannot guess many
-// passwords, nor many addresses one password); an unknown account costs the same scrypt time and
-// gets the same answer as a wrong password. Logins and failures go to the access log.
+// Failures are throttled per address (an IPv6 client per /64) and per account name, so one
+// address cannot guess many passwords, nor many addresses one password. Each attempt counts
+// before its password is checked, so guesses sent in parallel cannot all pass the throttle; a
+// success takes back only its own attempt and clears only the account's failures, so logging in
+// to one's own account between guesses does not wash an address clean. An unknown account costs
+// the same scrypt time and gets the same answer as a wrong password. Logins and failures go to
+// the access log.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { DUMMY_PASSWORD_HASH, MAX_PASSWORD_CHARS, verifyPassword } from '../../accounts/password-hash.ts';
 import type { ConsoleAccountStore } from '../../accounts/account-store.ts';
 import type { ConsoleSessionStore } from '../../accounts/session-store.ts';
 import type { AccessLog } from '../../audit/access-log.types.ts';
-import type { LoginThrottle } from '../../auth/throttle.ts';
+import { addressThrottleKey, type LoginThrottle } from '../../auth/throttle.ts';
 import type { Logger } from '../../log.ts';
-import { SESSION_COOKIE, cookieValue } from '../auth.ts';
+import { SESSION_COOKIE, cookieValue, requireProtectedTransport, sessionCookieOf, tooManyAttempts, type CredentialPolicy } from '../auth.ts';
 import { ApiProblem, ProblemType, problemSchema } from '../errors.ts';
 import { principalOf, ROLES, type Principal } from '../principal.ts';
 
@@ -19,6 +23,8 @@ export interface LoginRoutesDeps {
   readonly accessLog: AccessLog;
   /** Keys 'ip:<address>' and 'account:<name>'. */
   readonly throttle: LoginThrottle;
+  /** Whether plain HTTP from the network may carry a password (the API's CredentialPolicy). */
+  readonly credentials?: CredentialPolicy;
   readonly log?: Logger;
 }
 
@@ -70,36 +76,43 @@ export function loginRoutes(deps: LoginRoutesDeps): FastifyPluginAsync {
             },
             400: problemSchema,
             401: problemSchema,
+            403: problemSchema,
             429: problemSchema,
           },
         },
       },
       async (request, reply) => {
+        // Before anything else: a password from the network over plain HTTP has already leaked.
+        requireProtectedTransport(request, deps.credentials ?? {});
         const username = request.body.username.toLowerCase();
-        const ipKey = `ip:${request.ip}`;
+        const ipKey = `ip:${addressThrottleKey(request.ip)}`;
         const accountKey = `account:${username}`;
-        const wait = Math.max(throttle.retryAfter(ipKey), throttle.retryAfter(accountKey));
-        if (wait > 0) {
-          const seconds = Math.ceil(wait / 1000);
-          throw new ApiProblem(429, `Too many failed logins; try again in ${seconds} s.`, {
-            type: ProblemType.tooManyAttempts,
-            title: 'Too many attempts',
-            headers: { 'Retry-After': String(seconds) },
-          });
+        const wait = throttle.begin([ipKey, accountKey]);
+        if (wait > 0) throw tooManyAttempts(wait, 'failed logins');
+        // The attempt counts from here; it becomes a failure only when the password was checked
+        // and is wrong (a database error is not the caller's guess).
+        let failed = false;
+        let stored: Awaited<ReturnType<ConsoleAccountStore['passwordHash']>>;
+        try {
+          stored = await accounts.passwordHash(username);
+          failed = !(await verifyPassword(request.body.password, stored?.passwordHash ?? DUMMY_PASSWORD_HASH)) || stored === undefined;
+        } finally {
+          throttle.end(ipKey, failed);
+          throttle.end(accountKey, failed);
         }
-        const stored = await accounts.passwordHash(username);
-        const ok = await verifyPassword(request.body.password, stored?.passwordHash ?? DUMMY_PASSWORD_HASH);
-        if (!ok || stored === undefined) {
-          throttle.recordFailure(ipKey);
-          throttle.recordFailure(accountKey);
+        if (failed || stored === undefined) {
           // A name that is no account is not logged: it may be a password typed in the wrong box.
           const who: Principal = { actor: stored === undefined ? '(unknown account)' : username, role: stored?.role ?? 'auditor', via: 'session', account: undefined };
           await accessLog.record({ principal: who, ip: request.ip, action: 'login.failed', detail: { knownAccount: stored !== undefined } });
           deps.log?.warn('console login failed', { ip: request.ip });
           throw invalidCredentials();
         }
-        throttle.recordSuccess(ipKey);
+        // Only the account is forgiven: the address keeps its failures (see the top of this file).
         throttle.recordSuccess(accountKey);
+        // A cookie sent with the login belongs to an earlier session of this browser: end it, so
+        // one browser holds one session (login is public, so that cookie was not checked here).
+        const old = sessionCookieOf(request);
+        if (old !== undefined) await sessions.end(old);
         const { cookie, session } = await sessions.create(username, stored.role, request.ip);
         await accessLog.record({ principal: { actor: username, role: stored.role, via: 'session', account: username }, ip: request.ip, action: 'login' });
         const maxAge = Math.max(1, Math.floor((session.expiresAt.getTime() - Date.now()) / 1000));
