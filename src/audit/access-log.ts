@@ -1,14 +1,21 @@
-// The access log (migrations/0008_console.sql): who read which messages and who did what, one
-// append-only hash chain like the archive's. Entries are written one at a time under a lock
+// The access log (migrations/0008_console.sql, 0011): who read which messages and who did what,
+// one append-only hash chain like the archive's. Entries are written one at a time under a lock
 // (in-process queue + a transaction-level advisory lock across nodes): human reads are rare
 // next to messages, so no batching is needed, and a gapless seq makes a deleted row visible.
+// An action's entry can instead be appended inside the transaction of the change it records
+// (recordIn), so the two commit together or not at all.
 //
 // hash = SHA-256(prev_hash || canonical entry); the canonical form is JSON with sorted keys of
 // values as they read back from PostgreSQL (jsonb reorders keys), so verify recomputes it exactly.
+//
+// The chain alone cannot show that its newest entries were removed, or that everything from
+// some entry on was rewritten with fresh hashes (the hash is unkeyed). So verify reports the
+// head (seq, hash) for an auditor to keep outside the database, and checks a head kept earlier
+// is still in the chain; the database refuses UPDATE, DELETE and TRUNCATE (migration 0011).
 import { createHash } from 'node:crypto';
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import type { Role } from '../api/principal.ts';
-import { MAX_LOGGED_MESSAGE_IDS, type AccessEntry, type AccessLog } from './access-log.types.ts';
+import { MAX_LOGGED_MESSAGE_IDS, type AccessEntry, type TransactionalAccessLog } from './access-log.types.ts';
 
 /** Key of the advisory lock every access-log append takes ('Wacl'). */
 const ACCESS_LOG_LOCK = 0x5761636c;
@@ -20,6 +27,8 @@ export interface AccessLogRecord {
   readonly actor: string;
   readonly role: Role;
   readonly via: string;
+  /** admin_tokens.id of the bearer token used; null for a console session or a system job. */
+  readonly tokenId: string | null;
   readonly ip: string;
   readonly action: string;
   readonly query: Record<string, unknown>;
@@ -32,6 +41,7 @@ export interface AccessLogRecord {
 export interface AccessLogFilter {
   readonly actor?: string;
   readonly action?: string;
+  readonly tokenId?: string;
   readonly messageId?: string;
   readonly since?: Date;
   readonly until?: Date;
@@ -40,15 +50,33 @@ export interface AccessLogFilter {
   readonly beforeSeq?: string;
 }
 
+/** The newest entry: what an auditor notes to check later that nothing was cut off or rewritten. */
+export interface AccessLogHead {
+  readonly seq: string;
+  /** Hex SHA-256, as in the entry's `hash`. */
+  readonly hash: string;
+  readonly at: Date;
+}
+
 export interface AccessLogVerifyReport {
   readonly ok: boolean;
   readonly rows: number;
+  /** The newest entry read; null for an empty log. */
+  readonly head: AccessLogHead | null;
+  /** The first problem in seq order: the entry most likely altered, and why. */
   readonly firstBroken?: { readonly seq: string; readonly reason: string };
 }
 
-export interface AccessLogStore extends AccessLog {
+export interface AccessLogVerifyOptions {
+  /** Entries read per query (default 1000). */
+  readonly batchSize?: number;
+  /** A head noted earlier: the chain must still hold entry `seq` with this hash. */
+  readonly expect?: { readonly seq: string; readonly hash: string };
+}
+
+export interface AccessLogStore extends TransactionalAccessLog {
   list(filter: AccessLogFilter): Promise<AccessLogRecord[]>;
-  verify(batchSize?: number): Promise<AccessLogVerifyReport>;
+  verify(opts?: AccessLogVerifyOptions): Promise<AccessLogVerifyReport>;
 }
 
 /** JSON with object keys sorted at every level: the same text for the same value, whatever the key order. */
@@ -68,6 +96,7 @@ interface CanonicalFields {
   actor: string;
   role: string;
   via: string;
+  tokenId: string | null;
   ip: string;
   action: string;
   query: unknown;
@@ -77,8 +106,11 @@ interface CanonicalFields {
 }
 
 export function accessEntryHash(prevHash: Buffer, e: CanonicalFields): Buffer {
-  const canonical = stableJson([e.seq, e.at.toISOString(), e.actor, e.role, e.via, e.ip, e.action, e.query, e.messageIds, e.messageCount, e.detail]);
-  return createHash('sha256').update(prevHash).update(canonical, 'utf8').digest();
+  const fields: unknown[] = [e.seq, e.at.toISOString(), e.actor, e.role, e.via, e.ip, e.action, e.query, e.messageIds, e.messageCount, e.detail];
+  // A 12th member only when there is a token id: entries written before it was recorded
+  // (migration 0011), and session or system entries, keep the 11-member form.
+  if (e.tokenId !== null) fields.push(e.tokenId);
+  return createHash('sha256').update(prevHash).update(stableJson(fields), 'utf8').digest();
 }
 
 /** A plain-JSON copy (Dates become strings, undefined members vanish), as jsonb will hold it. */
@@ -91,6 +123,7 @@ interface Row {
   actor: string;
   role: Role;
   via: string;
+  token_id: string | null;
   ip: string;
   action: string;
   query: Record<string, unknown>;
@@ -101,7 +134,7 @@ interface Row {
   hash: Buffer;
 }
 
-const ROW_COLUMNS = 'seq, at, actor, role, via, ip, action, query, message_ids, message_count, detail, prev_hash, hash';
+const ROW_COLUMNS = 'seq, at, actor, role, via, token_id, ip, action, query, message_ids, message_count, detail, prev_hash, hash';
 
 /** The entry a row holds, as its hash covers it. */
 function entryOf(r: Row): Omit<AccessLogRecord, 'hash'> {
@@ -111,6 +144,7 @@ function entryOf(r: Row): Omit<AccessLogRecord, 'hash'> {
     actor: r.actor,
     role: r.role,
     via: r.via,
+    tokenId: r.token_id,
     ip: r.ip,
     action: r.action,
     query: r.query,
@@ -120,17 +154,21 @@ function entryOf(r: Row): Omit<AccessLogRecord, 'hash'> {
   };
 }
 
+const MAX_SEQ = 9223372036854775807n;
+
 export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}): AccessLogStore {
   const now = opts.now ?? (() => new Date());
   let tail: Promise<unknown> = Promise.resolve();
 
-  const append = async (entry: AccessEntry): Promise<void> => {
+  /** Appends `entry` as part of `tx`; the advisory lock is held until `tx` ends, so seq stays gapless. */
+  const appendIn = async (tx: TransactionSql, entry: AccessEntry): Promise<void> => {
     const ids = entry.messageIds ?? [];
     const fields = {
       at: now(),
       actor: entry.principal.actor,
       role: entry.principal.role,
       via: entry.principal.via,
+      tokenId: entry.principal.tokenId ?? null,
       ip: entry.ip,
       action: entry.action,
       query: asJson(entry.query),
@@ -138,27 +176,27 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
       messageCount: entry.messageCount ?? ids.length,
       detail: asJson(entry.detail),
     };
-    await sql.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(${ACCESS_LOG_LOCK})`;
-      const [last] = await tx<{ seq: string; hash: Buffer }[]>`SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1`;
-      const seq = String(last === undefined ? 1n : BigInt(last.seq) + 1n);
-      const prevHash = last?.hash ?? ACCESS_GENESIS;
-      const hash = accessEntryHash(prevHash, { seq, ...fields });
-      await tx`
-        INSERT INTO access_log (seq, at, actor, role, via, ip, action, query, message_ids, message_count, detail, prev_hash, hash)
-        VALUES (${seq}, ${fields.at}, ${fields.actor}, ${fields.role}, ${fields.via}, ${fields.ip}, ${fields.action},
-                ${tx.json(fields.query as Parameters<typeof tx.json>[0])}, ${fields.messageIds as string[]}, ${fields.messageCount},
-                ${tx.json(fields.detail as Parameters<typeof tx.json>[0])}, ${prevHash}, ${hash})`;
-    });
+    await tx`SELECT pg_advisory_xact_lock(${ACCESS_LOG_LOCK})`;
+    const [last] = await tx<{ seq: string; hash: Buffer }[]>`SELECT seq, hash FROM access_log ORDER BY seq DESC LIMIT 1`;
+    const seq = String(last === undefined ? 1n : BigInt(last.seq) + 1n);
+    const prevHash = last?.hash ?? ACCESS_GENESIS;
+    const hash = accessEntryHash(prevHash, { seq, ...fields });
+    await tx`
+      INSERT INTO access_log (seq, at, actor, role, via, token_id, ip, action, query, message_ids, message_count, detail, prev_hash, hash)
+      VALUES (${seq}, ${fields.at}, ${fields.actor}, ${fields.role}, ${fields.via}, ${fields.tokenId}, ${fields.ip}, ${fields.action},
+              ${tx.json(fields.query as Parameters<typeof tx.json>[0])}, ${fields.messageIds as string[]}, ${fields.messageCount},
+              ${tx.json(fields.detail as Parameters<typeof tx.json>[0])}, ${prevHash}, ${hash})`;
   };
 
   return {
     record(entry) {
       // One append at a time per process; the advisory lock orders processes.
-      const done = tail.then(() => append(entry));
+      const done = tail.then(() => sql.begin((tx) => appendIn(tx, entry)));
       tail = done.catch(() => {});
-      return done;
+      return done.then(() => undefined);
     },
+
+    recordIn: appendIn,
 
     async list(f) {
       const rows = await sql<Row[]>`
@@ -167,6 +205,7 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
         WHERE true
           ${f.actor === undefined ? sql`` : sql`AND actor = ${f.actor}`}
           ${f.action === undefined ? sql`` : sql`AND action = ${f.action}`}
+          ${f.tokenId === undefined ? sql`` : sql`AND token_id = ${f.tokenId}`}
           ${f.messageId === undefined ? sql`` : sql`AND message_ids @> ARRAY[${f.messageId}]::text[]`}
           ${f.since === undefined ? sql`` : sql`AND at >= ${f.since}`}
           ${f.until === undefined ? sql`` : sql`AND at < ${f.until}`}
@@ -175,11 +214,17 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
       return rows.map((r) => ({ ...entryOf(r), hash: r.hash.toString('hex') }));
     },
 
-    async verify(batchSize = 1000) {
+    async verify({ batchSize = 1000, expect } = {}) {
+      const expected = expect === undefined ? undefined : { seq: BigInt(expect.seq), hash: expect.hash.toLowerCase() };
       let prev: Buffer = ACCESS_GENESIS;
       let expectSeq = 1n;
       let rows = 0;
+      let last: Row | undefined;
+      let sawExpected = false;
       let firstBroken: AccessLogVerifyReport['firstBroken'];
+      const broken = (seq: bigint | string, reason: string) => {
+        firstBroken ??= { seq: String(seq), reason };
+      };
       for (;;) {
         const batch = await sql<Row[]>`
           SELECT ${sql.unsafe(ROW_COLUMNS)}
@@ -187,18 +232,42 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
         for (const r of batch) {
           rows += 1;
           const seq = BigInt(r.seq);
-          if (firstBroken === undefined) {
-            const recomputed = accessEntryHash(r.prev_hash, entryOf(r));
-            if (seq !== expectSeq) firstBroken = { seq: String(r.seq), reason: `entry ${expectSeq} is missing` };
-            else if (!r.prev_hash.equals(prev)) firstBroken = { seq: String(r.seq), reason: 'prev_hash is not the previous entry\'s hash' };
-            else if (!recomputed.equals(r.hash)) firstBroken = { seq: String(r.seq), reason: 'the entry was changed after it was written' };
+          const sound = accessEntryHash(r.prev_hash, entryOf(r)).equals(r.hash);
+          if (seq !== expectSeq) broken(seq, `entry ${expectSeq} is missing`);
+          else if (!r.prev_hash.equals(prev)) {
+            // This entry is intact in itself, so the previous one was most likely rewritten
+            // with its hash recomputed (which only shows here); else this one was.
+            if (!sound) broken(seq, 'the entry was changed after it was written');
+            else if (seq === 1n) broken(seq, "the entry was rewritten: its prev_hash is not the chain's start");
+            else broken(seq - 1n, `entry ${seq - 1n} was changed and its hash recomputed, or entry ${seq} was rewritten: entry ${seq}'s prev_hash is not entry ${seq - 1n}'s hash`);
+          } else if (!sound) broken(seq, 'the entry was changed after it was written');
+          if (seq === expected?.seq) {
+            sawExpected = true;
+            if (r.hash.toString('hex') !== expected.hash) {
+              broken(seq, `entry ${seq} is not the entry noted earlier (its hash differs): the log was rewritten from it or an earlier entry on`);
+            }
           }
           prev = r.hash;
           expectSeq = seq + 1n;
+          last = r;
         }
         if (batch.length < batchSize) break;
       }
-      return firstBroken === undefined ? { ok: true, rows } : { ok: false, rows, firstBroken };
+      if (expected !== undefined && !sawExpected) {
+        broken(
+          expected.seq,
+          expected.seq >= expectSeq
+            ? `entry ${expected.seq}, noted earlier, is gone: the log now ends at ${expectSeq - 1n} (entries were removed from its end)`
+            : `entry ${expected.seq}, noted earlier, is missing`,
+        );
+      }
+      const head = last === undefined ? null : { seq: String(last.seq), hash: last.hash.toString('hex'), at: last.at };
+      return firstBroken === undefined ? { ok: true, rows, head } : { ok: false, rows, head, firstBroken };
     },
   };
+}
+
+/** Whether `seq` can be an access-log seq (a positive bigint), e.g. for a cursor or an expected head. */
+export function isAccessLogSeq(seq: string): boolean {
+  return /^[1-9][0-9]{0,18}$/.test(seq) && BigInt(seq) <= MAX_SEQ;
 }

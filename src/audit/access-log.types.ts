@@ -1,5 +1,6 @@
 // The access log's interface, for routes that show message content or act on incidents, holds
 // and retention. The store (access-log.ts) chains entries by hash, like the archive.
+import type { TransactionSql } from 'postgres';
 import type { Principal } from '../api/principal.ts';
 
 /** What was done. Reads of message content are `*.read`/`search`/`export`; the rest are actions. */
@@ -27,7 +28,12 @@ export type AccessAction =
   | 'login.failed'
   | 'logout'
   | 'access-log.read'
-  | 'archive.verify';
+  | 'access-log.verify'
+  | 'archive.verify'
+  | 'retro-scan.start'
+  | 'retro-scan.cancel'
+  /** An officer alert carrying message content left the server (XMPP headline or webhook). */
+  | 'alert.sent';
 
 export interface AccessEntry {
   /** Who; for system jobs (retention) a principal with actor 'system'. */
@@ -50,6 +56,19 @@ export interface AccessLog {
    */
   record(entry: AccessEntry): Promise<void>;
 }
+
+/**
+ * An access log that can also append inside the caller's transaction: an action's entry and the
+ * change it records commit together or not at all, so the log never claims a change that was
+ * refused or rolled back, and a change whose entry cannot be written does not happen.
+ */
+export interface TransactionalAccessLog extends AccessLog {
+  /** Appends one entry as part of `tx` (it takes the log's lock there, until `tx` ends). */
+  recordIn(tx: TransactionSql, entry: AccessEntry): Promise<void>;
+}
+
+/** Work to run inside a store's transaction, after its change and before its commit (e.g. the access-log entry). */
+export type InTransaction = (tx: TransactionSql) => Promise<void>;
 
 /** The principal for the server's own scheduled jobs. */
 export const SYSTEM_PRINCIPAL: Principal = { actor: 'system', role: 'admin', via: 'token', account: undefined };

@@ -159,6 +159,21 @@ describe('releasing a held message', () => {
     expect(events[1]?.detail).toEqual({ error: 'router exploded' });
   });
 
+  it('delivers nothing, and stays held, when the step in its transaction (the access-log entry) fails', async () => {
+    const incident = await sendHeld('secret, unrecorded');
+    const failing = () => Promise.reject(new Error('the access log is down'));
+    await expect(held.release(incident, 'olivia', {}, failing)).rejects.toThrow('the access log is down');
+    await expect(held.reject(incident, 'olivia', {}, failing)).rejects.toThrow('the access log is down');
+    expect(deliveries).toEqual([]);
+    expect(await store.get(incident)).toMatchObject({ holdState: 'held', holdDecidedBy: null });
+    expect(await store.events(incident)).toEqual([]);
+    // Once it can be recorded, the release goes ahead.
+    let steps = 0;
+    expect(await held.release(incident, 'olivia', {}, async () => void steps++)).toMatchObject({ ok: true });
+    expect(steps).toBe(1);
+    expect(deliveries).toHaveLength(1);
+  });
+
   it('refuses an incident that is not a held message', async () => {
     const outcome = await pipeline.inspect({ stanza: clientMessage('flagme please'), from: alicePhone, to: bob, direction: 'internal' });
     expect(outcome.kind).toBe('deliver');

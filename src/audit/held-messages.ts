@@ -2,11 +2,14 @@
 // compliance officer decides. Release delivers the archived stanza as it was sent, marked as
 // delayed (XEP-0203) and carrying the archive's stanza-id (XEP-0359); reject tells the sender.
 //
-// The decision is committed first (atomically, see IncidentStore.decideHold) and the delivery
-// follows, so a message is delivered at most once however many officers click. A crash between
-// the two leaves a 'released' event without a 'delivered' one: visible in the incident's events.
+// The decision is committed first (atomically, see IncidentStore.decideHold, together with the
+// caller's `also` step: the officer's access-log entry) and the delivery follows, so a message
+// is delivered at most once however many officers click, and only once the decision is on
+// record. A crash between the two leaves a 'released' event without a 'delivered' one: visible
+// in the incident's events.
 import type { Sql } from 'postgres';
 import type { Logger } from '../log.ts';
+import type { InTransaction } from './access-log.types.ts';
 import { NS } from '../ns.ts';
 import { isJidError, makeJid, parseJid, type Jid } from '../stanza/jid.ts';
 import { StanzaError, errorReply } from '../stanza/stanza-error.ts';
@@ -31,10 +34,13 @@ export interface HeldMessagesOptions {
 }
 
 export interface HeldMessages {
-  /** Releases a held message and delivers it; `ok: false` when not found, not held or already decided. */
-  release(incidentId: string, actor: string, detail?: Record<string, unknown>): Promise<HoldDecisionResult>;
-  /** Rejects a held message and tells its sender; the message is never delivered. */
-  reject(incidentId: string, actor: string, detail?: Record<string, unknown>): Promise<HoldDecisionResult>;
+  /**
+   * Releases a held message and delivers it; `ok: false` when not found, not held or already
+   * decided. `also` runs in the decision's transaction (nothing is delivered if it fails).
+   */
+  release(incidentId: string, actor: string, detail?: Record<string, unknown>, also?: InTransaction): Promise<HoldDecisionResult>;
+  /** Rejects a held message and tells its sender; the message is never delivered. `also` as for release. */
+  reject(incidentId: string, actor: string, detail?: Record<string, unknown>, also?: InTransaction): Promise<HoldDecisionResult>;
 }
 
 /** What the sender reads when an officer rejects their message. */
@@ -52,8 +58,8 @@ export function createHeldMessages(opts: HeldMessagesOptions): HeldMessages {
   };
 
   return {
-    async release(id, actor, detail) {
-      const result = await store.decideHold(id, 'release', actor, detail);
+    async release(id, actor, detail, also) {
+      const result = await store.decideHold(id, 'release', actor, detail, also);
       if (!result.ok) return result;
       const message = result.message;
       if (!message) {
@@ -72,8 +78,8 @@ export function createHeldMessages(opts: HeldMessagesOptions): HeldMessages {
       return result;
     },
 
-    async reject(id, actor, detail) {
-      const result = await store.decideHold(id, 'reject', actor, detail);
+    async reject(id, actor, detail, also) {
+      const result = await store.decideHold(id, 'reject', actor, detail, also);
       if (!result.ok) return result;
       const message = result.message;
       if (!message) {

@@ -1,6 +1,7 @@
 // The incident store over real SQL: incidents are opened by the ArchiveWriter exactly as in
 // production (same statement as the archive rows), then listed, read, decided and sent.
 import { randomUUID } from 'node:crypto';
+import type { TransactionSql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { silentLogger } from '../log.ts';
@@ -184,9 +185,11 @@ describe('the review workflow', () => {
     expect((await store.assign(incidentId!, 'olivia', 'olivia')).ok).toBe(true);
     const page = await store.list({ limit: 100, assignee: 'olivia' });
     expect(page.items.map((i) => [i.id, i.assignee, i.body])).toEqual([[incidentId, 'olivia', entry.body]]);
-    const unassigned = await store.list({ limit: 100, assignee: null });
+    const unassigned = await store.list({ limit: 100, unassigned: true });
     expect(unassigned.items.map((i) => i.id)).toContain(other);
     expect(unassigned.items.every((i) => i.assignee === null)).toBe(true);
+    const assigned = await store.list({ limit: 100, unassigned: false });
+    expect(assigned.items.map((i) => i.id)).toEqual([incidentId]);
     await store.assign(incidentId!, null, 'olivia');
   });
 
@@ -244,6 +247,53 @@ describe('the review workflow', () => {
     expect(results.filter((r) => r.ok)).toHaveLength(1);
     expect(results.filter((r) => !r.ok && r.reason === 'already-resolved')).toHaveLength(1);
     expect((await store.events(incidentId!)).filter((e) => e.action === 'resolve')).toHaveLength(1);
+  });
+
+  describe('a step in the action\'s own transaction (the access-log entry)', () => {
+    /** A step that writes a marker row in the transaction, or fails after writing it. */
+    const marks = (fail = false) => async (tx: TransactionSql) => {
+      await tx`INSERT INTO step_marks DEFAULT VALUES`;
+      if (fail) throw new Error('the access log is down');
+    };
+    const markCount = async () => Number((await db.sql<{ n: string }[]>`SELECT count(*) AS n FROM step_marks`)[0]!.n);
+    beforeAll(async () => {
+      await db.sql`CREATE TABLE step_marks (id serial PRIMARY KEY)`;
+    });
+
+    it('runs, and commits, only when the action took effect', async () => {
+      const { incidentId } = await archive('flag');
+      const { incidentId: heldId } = await archive('hold');
+      const before = await markCount();
+      expect((await store.assign(incidentId!, 'olivia', 'olivia', marks())).ok).toBe(true);
+      expect((await store.assign(incidentId!, 'audrey', 'olivia', marks())).ok).toBe(false);
+      expect(await store.comment(incidentId!, 'olivia', 'hm', marks())).toBeDefined();
+      expect(await store.comment('987654321', 'olivia', 'hm', marks())).toBeUndefined();
+      expect((await store.resolve(incidentId!, 'escalated', 'olivia', undefined, marks())).ok).toBe(true);
+      expect((await store.resolve(incidentId!, 'escalated', 'olivia', undefined, marks())).ok).toBe(false);
+      expect((await store.reopen(incidentId!, 'olivia', marks())).ok).toBe(true);
+      expect((await store.reopen(incidentId!, 'olivia', marks())).ok).toBe(false);
+      expect((await store.decideHold(heldId!, 'release', 'olivia', {}, marks())).ok).toBe(true);
+      expect((await store.decideHold(heldId!, 'reject', 'olivia', {}, marks())).ok).toBe(false);
+      expect(await markCount()).toBe(before + 5);
+    });
+
+    it('undoes the action when it fails: state and events as before', async () => {
+      const { incidentId } = await archive('flag');
+      const { incidentId: heldId } = await archive('hold');
+      const before = await markCount();
+      await expect(store.assign(incidentId!, 'olivia', 'olivia', marks(true))).rejects.toThrow('the access log is down');
+      await expect(store.comment(incidentId!, 'olivia', 'hm', marks(true))).rejects.toThrow('the access log is down');
+      await expect(store.resolve(incidentId!, 'true_positive', 'olivia', 'n', marks(true))).rejects.toThrow('the access log is down');
+      await expect(store.decideHold(heldId!, 'release', 'olivia', {}, marks(true))).rejects.toThrow('the access log is down');
+      expect(await store.get(incidentId!)).toMatchObject({ assignee: null, status: 'open', disposition: null });
+      expect(await store.get(heldId!)).toMatchObject({ holdState: 'held', holdDecidedBy: null });
+      expect(await store.events(incidentId!)).toEqual([]);
+      expect(await store.events(heldId!)).toEqual([]);
+      await store.resolve(incidentId!, 'true_positive', 'olivia');
+      await expect(store.reopen(incidentId!, 'olivia', marks(true))).rejects.toThrow('the access log is down');
+      expect(await store.get(incidentId!)).toMatchObject({ status: 'resolved', disposition: 'true_positive' });
+      expect(await markCount()).toBe(before);
+    });
   });
 
   it('counts incidents per rule', async () => {

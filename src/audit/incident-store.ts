@@ -2,7 +2,12 @@
 // the batch's own statement), their events, the officer's decision on a held message, and the
 // webhook outbox kept in the incident row itself. SQL for the `incidents` and `incident_events`
 // tables lives here and nowhere else.
-import type { Sql } from 'postgres';
+//
+// Each review and hold action takes an optional InTransaction step (the access-log entry, from
+// the API): it runs in the action's transaction only when the action took effect, and if it
+// fails the action is rolled back — so the log holds exactly the actions that happened.
+import type { Sql, TransactionSql } from 'postgres';
+import type { InTransaction } from './access-log.types.ts';
 import type { RuleMatch, Verdict } from './archive-record.ts';
 import { InvalidCursorError } from './invalid-cursor-error.ts';
 
@@ -71,8 +76,10 @@ export interface IncidentFilter {
   /** A rule id: incidents any of whose matches came from it. */
   readonly rule?: string;
   readonly hold?: HoldState;
-  /** A console account name; null for incidents nobody is assigned to. */
-  readonly assignee?: string | null;
+  /** A console account name: incidents assigned to it. */
+  readonly assignee?: string;
+  /** true: incidents nobody is assigned to; false: incidents assigned to somebody. */
+  readonly unassigned?: boolean;
   readonly limit: number;
   /** Opaque cursor from a previous page's `next`. */
   readonly cursor?: string;
@@ -125,26 +132,27 @@ export interface IncidentStore {
   addEvent(id: string, actor: string, action: string, detail?: Record<string, unknown>): Promise<void>;
   /**
    * Releases or rejects a held message, atomically: only a row still 'held' changes, so of two
-   * officers deciding at once exactly one wins. The decision and its event are one statement.
+   * officers deciding at once exactly one wins. The decision and its event are one statement;
+   * `also` runs in its transaction when the decision was made.
    */
-  decideHold(id: string, decision: HoldDecision, actor: string, detail?: Record<string, unknown>): Promise<HoldDecisionResult>;
+  decideHold(id: string, decision: HoldDecision, actor: string, detail?: Record<string, unknown>, also?: InTransaction): Promise<HoldDecisionResult>;
   /** Whether `username` is a console account with the role officer (the only role incidents go to). */
   isOfficer(username: string): Promise<boolean>;
   /**
    * Assigns the incident to an officer (null: to nobody), with an 'assign' event, in one
    * statement; refused when `assignee` is not (or no longer) an officer's account.
    */
-  assign(id: string, assignee: string | null, actor: string): Promise<ReviewResult<'no-such-officer'>>;
+  assign(id: string, assignee: string | null, actor: string, also?: InTransaction): Promise<ReviewResult<'no-such-officer'>>;
   /** Adds a 'comment' event; undefined when there is no such incident. */
-  comment(id: string, actor: string, text: string): Promise<IncidentEvent | undefined>;
+  comment(id: string, actor: string, text: string, also?: InTransaction): Promise<IncidentEvent | undefined>;
   /**
    * Resolves an open incident with a disposition, atomically (only a row still 'open' changes,
    * so of two officers resolving at once exactly one wins), with a 'resolve' event. A message
    * still held must be released or rejected first.
    */
-  resolve(id: string, disposition: Disposition, actor: string, note?: string): Promise<ReviewResult<'already-resolved' | 'still-held'>>;
+  resolve(id: string, disposition: Disposition, actor: string, note?: string, also?: InTransaction): Promise<ReviewResult<'already-resolved' | 'still-held'>>;
   /** Opens a resolved incident again (disposition and resolved_at cleared), with a 'reopen' event. */
-  reopen(id: string, actor: string): Promise<ReviewResult<'not-resolved'>>;
+  reopen(id: string, actor: string, also?: InTransaction): Promise<ReviewResult<'not-resolved'>>;
   /**
    * Per-rule counts over incidents whose message was sent in [since, until): every rule not
    * deleted, and deleted ones with hits. Sorted by hits, most first.
@@ -275,6 +283,20 @@ export function isIncidentId(id: string): boolean {
 const decodeCursor = (cursor: string): string | undefined => (isIncidentId(cursor) ? cursor : undefined);
 
 export function createIncidentStore(sql: Sql): IncidentStore {
+  /**
+   * Runs `change` (one statement; undefined when it changed nothing), and `also` after it in the
+   * same transaction when it changed something. Without `also`, no transaction is opened.
+   */
+  async function changing<R>(also: InTransaction | undefined, change: (q: Sql | TransactionSql) => Promise<R | undefined>): Promise<R | undefined> {
+    if (also === undefined) return change(sql);
+    let result: R | undefined;
+    await sql.begin(async (tx) => {
+      result = await change(tx);
+      if (result !== undefined) await also(tx);
+    });
+    return result;
+  }
+
   const MESSAGE_COLUMNS = sql.unsafe(
     `a.stanza_id AS a_stanza_id, a.ts AS a_ts, a.from_jid AS a_from_jid, a.to_jid AS a_to_jid, a.from_bare AS a_from_bare,
      a.to_bare AS a_to_bare, a.type AS a_type, a.body AS a_body, a.redacted_body AS a_redacted_body, a.raw AS a_raw,
@@ -299,7 +321,8 @@ export function createIncidentStore(sql: Sql): IncidentStore {
             ${filter.severity === undefined ? sql`` : sql`AND severity = ${filter.severity}`}
             ${filter.rule === undefined ? sql`` : sql`AND rule_ids @> ARRAY[${filter.rule}]::text[]`}
             ${filter.hold === undefined ? sql`` : sql`AND hold_state = ${filter.hold}`}
-            ${filter.assignee === undefined ? sql`` : filter.assignee === null ? sql`AND assignee IS NULL` : sql`AND assignee = ${filter.assignee}`}
+            ${filter.assignee === undefined ? sql`` : sql`AND assignee = ${filter.assignee}`}
+            ${filter.unassigned === undefined ? sql`` : filter.unassigned ? sql`AND assignee IS NULL` : sql`AND assignee IS NOT NULL`}
             ${before === undefined ? sql`` : sql`AND id < ${before}::bigint`}
           ORDER BY id DESC
           LIMIT ${filter.limit + 1}
@@ -341,23 +364,26 @@ export function createIncidentStore(sql: Sql): IncidentStore {
       await sql`INSERT INTO incident_events (incident_id, actor, action, detail) VALUES (${id}::bigint, ${actor}, ${action}, ${sql.json(toJsonValue(detail))})`;
     },
 
-    async decideHold(id, decision, actor, detail = {}) {
+    async decideHold(id, decision, actor, detail = {}, also) {
       if (!isIncidentId(id)) return { ok: false, reason: 'not-found' };
       const state: HoldState = decision === 'release' ? 'released' : 'rejected';
       const action = decision === 'release' ? 'released' : 'rejected';
-      // One statement, so one transaction: the state change and its event commit together, and
+      // One statement: the state change and its event commit together, and
       // `WHERE hold_state = 'held'` makes the decision happen at most once.
-      const [row] = await sql<(IncidentRow & MessageColumns)[]>`
+      const row = await changing(also, async (q) => {
+        const [decided] = await q<(IncidentRow & MessageColumns)[]>`
         WITH decided AS (
           UPDATE incidents SET hold_state = ${state}, hold_decided_at = now(), hold_decided_by = ${actor}
           WHERE id = ${id}::bigint AND hold_state = 'held'
           RETURNING *
         ), event AS (
           INSERT INTO incident_events (incident_id, actor, action, detail)
-          SELECT id, ${actor}, ${action}, ${sql.json(toJsonValue(detail))} FROM decided
+          SELECT id, ${actor}, ${action}, ${q.json(toJsonValue(detail))} FROM decided
         )
         SELECT d.*, ${MESSAGE_COLUMNS}
         FROM decided d LEFT JOIN archive a ON a.stanza_id = d.stanza_id AND a.ts = d.message_ts`;
+        return decided;
+      });
       if (row) return { ok: true, incident: toIncident(row), message: toMessage(row) };
       const current = await store.get(id);
       if (!current) return { ok: false, reason: 'not-found' };
@@ -369,11 +395,12 @@ export function createIncidentStore(sql: Sql): IncidentStore {
       return row !== undefined;
     },
 
-    async assign(id, assignee, actor) {
+    async assign(id, assignee, actor, also) {
       if (!isIncidentId(id)) return { ok: false, reason: 'not-found' };
       // The officer check is in the UPDATE itself, so an account deleted (or demoted) a moment
       // ago is not assigned. `target` locks the row and keeps the previous assignee for the event.
-      const [row] = await sql<(IncidentRow & { previous: string | null })[]>`
+      const row = await changing(also, async (q) => {
+        const [assigned] = await q<(IncidentRow & { previous: string | null })[]>`
         WITH target AS (
           SELECT id, assignee AS previous FROM incidents WHERE id = ${id}::bigint FOR UPDATE
         ), assigned AS (
@@ -388,44 +415,53 @@ export function createIncidentStore(sql: Sql): IncidentStore {
           SELECT id, ${actor}, 'assign', jsonb_build_object('assignee', assignee, 'previous', previous) FROM assigned
         )
         SELECT * FROM assigned`;
+        return assigned;
+      });
       if (row) return { ok: true, incident: toIncident(row) };
       const current = await store.get(id);
       return current ? { ok: false, reason: 'no-such-officer', incident: current } : { ok: false, reason: 'not-found' };
     },
 
-    async comment(id, actor, text) {
+    async comment(id, actor, text, also) {
       if (!isIncidentId(id)) return undefined;
-      const [row] = await sql<EventRow[]>`
-        INSERT INTO incident_events (incident_id, actor, action, detail)
-        SELECT id, ${actor}, 'comment', jsonb_build_object('text', ${text}::text) FROM incidents WHERE id = ${id}::bigint
-        RETURNING id, incident_id, at, actor, action, detail`;
+      const row = await changing(also, async (q) => {
+        const [added] = await q<EventRow[]>`
+          INSERT INTO incident_events (incident_id, actor, action, detail)
+          SELECT id, ${actor}, 'comment', jsonb_build_object('text', ${text}::text) FROM incidents WHERE id = ${id}::bigint
+          RETURNING id, incident_id, at, actor, action, detail`;
+        return added;
+      });
       return row ? toEvent(row) : undefined;
     },
 
-    async resolve(id, disposition, actor, note) {
+    async resolve(id, disposition, actor, note, also) {
       if (!isIncidentId(id)) return { ok: false, reason: 'not-found' };
       const detail = note === undefined ? { disposition } : { disposition, note };
       // `status = 'open'` is re-checked on the row's newest version after a concurrent resolve
       // commits (READ COMMITTED), so the second of two resolves changes nothing.
-      const [row] = await sql<IncidentRow[]>`
+      const row = await changing(also, async (q) => {
+        const [resolved] = await q<IncidentRow[]>`
         WITH resolved AS (
           UPDATE incidents SET status = 'resolved', disposition = ${disposition}, resolved_at = now()
           WHERE id = ${id}::bigint AND status = 'open' AND hold_state IS DISTINCT FROM 'held'
           RETURNING *
         ), event AS (
           INSERT INTO incident_events (incident_id, actor, action, detail)
-          SELECT id, ${actor}, 'resolve', ${sql.json(detail)} FROM resolved
+          SELECT id, ${actor}, 'resolve', ${q.json(detail)} FROM resolved
         )
         SELECT * FROM resolved`;
+        return resolved;
+      });
       if (row) return { ok: true, incident: toIncident(row) };
       const current = await store.get(id);
       if (!current) return { ok: false, reason: 'not-found' };
       return { ok: false, reason: current.status === 'resolved' ? 'already-resolved' : 'still-held', incident: current };
     },
 
-    async reopen(id, actor) {
+    async reopen(id, actor, also) {
       if (!isIncidentId(id)) return { ok: false, reason: 'not-found' };
-      const [row] = await sql<IncidentRow[]>`
+      const row = await changing(also, async (q) => {
+        const [reopened] = await q<IncidentRow[]>`
         WITH target AS (
           SELECT id, disposition AS previous FROM incidents WHERE id = ${id}::bigint FOR UPDATE
         ), reopened AS (
@@ -438,6 +474,8 @@ export function createIncidentStore(sql: Sql): IncidentStore {
           SELECT id, ${actor}, 'reopen', jsonb_build_object('previousDisposition', previous) FROM reopened
         )
         SELECT * FROM reopened`;
+        return reopened;
+      });
       if (row) return { ok: true, incident: toIncident(row) };
       const current = await store.get(id);
       return current ? { ok: false, reason: 'not-resolved', incident: current } : { ok: false, reason: 'not-found' };

@@ -1,18 +1,19 @@
 // /api/v1/incidents over the real incident store: incidents opened by the ArchiveWriter as in
-// production, reviewed and decided through the API by officers, with a fake `deliver` and an
-// access log that collects what the routes record.
+// production, reviewed and decided through the API by officers, with a fake `deliver` and the
+// real, hash-chained access log (what it holds is read back after each request). "The access log
+// is down" is a real failure too: a trigger that makes every insert into access_log fail.
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
 import { archiveEntry } from '../../../test/support/archive.ts';
 import { fakeApiDeps, principalFor } from '../../../test/support/fake-auth.ts';
-import type { AccessEntry } from '../../audit/access-log.types.ts';
+import { createAccessLogStore, type AccessLogRecord, type AccessLogStore } from '../../audit/access-log.ts';
 import type { RuleMatch, Verdict } from '../../audit/archive-record.ts';
 import { ensureArchivePartitions } from '../../audit/archive-partitions.ts';
 import { ArchiveWriter } from '../../audit/archive-writer.ts';
 import { createHeldMessages } from '../../audit/held-messages.ts';
-import { createIncidentStore } from '../../audit/incident-store.ts';
+import { createIncidentStore, type IncidentStore } from '../../audit/incident-store.ts';
 import { silentLogger } from '../../log.ts';
 import { NS } from '../../ns.ts';
 import { jidToString } from '../../stanza/jid.ts';
@@ -40,11 +41,34 @@ let db: TestDatabase;
 let writer: ArchiveWriter;
 let app: FastifyInstance;
 let deliveries: Array<{ stanza: Element; to: string }>;
-let logged: AccessEntry[];
-/** When set, every access-log write waits on it (to line concurrent requests up past their checks). */
+let accessLog: AccessLogStore;
+let store: IncidentStore;
+/** The newest access-log seq before the current test; logged() shows what came after. */
+let mark = 0n;
+/** When set, the route's look-up of the incident waits on it (to line concurrent requests up past their checks). */
 let gate: (() => Promise<void>) | undefined;
 
-/** A gate that opens once `n` writers are waiting at it. */
+/** Access-log entries written since the test began (or since the last forget()), oldest first. */
+async function logged(): Promise<AccessLogRecord[]> {
+  return (await accessLog.list({ limit: 500 })).filter((e) => BigInt(e.seq) > mark).reverse();
+}
+/** From here on, logged() shows only newer entries. */
+async function forget(): Promise<void> {
+  const [newest] = await accessLog.list({ limit: 1 });
+  mark = newest === undefined ? 0n : BigInt(newest.seq);
+}
+
+/** Runs `fn` while every insert into access_log fails, as when the log's table cannot be written. */
+async function withAccessLogDown<T>(fn: () => Promise<T>): Promise<T> {
+  await db.sql`CREATE TRIGGER access_log_down BEFORE INSERT ON access_log FOR EACH STATEMENT EXECUTE FUNCTION access_log_down()`;
+  try {
+    return await fn();
+  } finally {
+    await db.sql`DROP TRIGGER access_log_down ON access_log`;
+  }
+}
+
+/** A gate that opens once `n` requests are waiting at it. */
 function barrier(n: number): () => Promise<void> {
   let waiting = 0;
   let open!: () => void;
@@ -61,8 +85,9 @@ beforeAll(async () => {
   await db.sql`
     INSERT INTO console_accounts (username, role, password_hash, created_by)
     VALUES ('olivia', 'officer', 'x', 'test'), ('oscar', 'officer', 'x', 'test'), ('audrey', 'auditor', 'x', 'test'), ('adam', 'admin', 'x', 'test')`;
+  await db.sql.unsafe(`CREATE FUNCTION access_log_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'access log down (test)'; END $$`);
   writer = new ArchiveWriter(db.sql, 'incidents-api-test', silentLogger);
-  const store = createIncidentStore(db.sql);
+  store = createIncidentStore(db.sql);
   const held = createHeldMessages({
     sql: db.sql,
     domain: 'example.org',
@@ -73,23 +98,26 @@ beforeAll(async () => {
       deliveries.push({ stanza, to: jidToString(to) });
     },
   });
-  const accessLog = {
-    record: async (e: AccessEntry) => {
-      logged.push(e);
+  accessLog = createAccessLogStore(db.sql);
+  const gated: IncidentStore = {
+    ...store,
+    get: async (id) => {
+      const incident = await store.get(id);
       await gate?.();
+      return incident;
     },
   };
-  app = await buildApiApp(deps, { resources: [{ prefix: '/v1/incidents', plugin: incidentsRoutes({ store, held, accessLog, log: silentLogger }) }] });
+  app = await buildApiApp(deps, { resources: [{ prefix: '/v1/incidents', plugin: incidentsRoutes({ store: gated, held, accessLog, log: silentLogger }) }] });
 });
 afterAll(async () => {
   await app?.close();
   await writer?.close();
   await db?.close();
 });
-beforeEach(() => {
+beforeEach(async () => {
   deliveries = [];
-  logged = [];
   gate = undefined;
+  await forget();
 });
 
 interface Archived {
@@ -156,7 +184,7 @@ describe('who may call the incident routes', () => {
     const res = await app.inject({ method, url, headers: who === 'auditor' ? AUDITOR : ADMIN, ...(payload && { payload }) });
     expect(res.statusCode).toBe(403);
     expect((res.json() as Problem).type).toBe('urn:warden:problem:forbidden');
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
   });
 });
 
@@ -187,11 +215,13 @@ describe('GET /api/v1/incidents', () => {
 
   it('records one access-log entry per page: who, the filters, the stanza ids shown', async () => {
     const page = (await get('/api/v1/incidents?severity=critical&limit=5')).json() as Page;
-    expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatchObject({ action: 'incident.list', principal: { actor: 'olivia', role: 'officer' }, query: { severity: 'critical', limit: 5 } });
-    expect(logged[0]!.messageIds).toEqual(page.items.map((i) => i.stanzaId));
-    expect(logged[0]!.messageIds!.length).toBeGreaterThan(0);
-    expect(typeof logged[0]!.ip).toBe('string');
+    const entries = await logged();
+    expect(entries).toHaveLength(1);
+    // tokenId: the officer's bearer token (principalFor gives token 1).
+    expect(entries[0]).toMatchObject({ action: 'incident.list', actor: 'olivia', role: 'officer', via: 'token', tokenId: '1', query: { severity: 'critical', limit: 5 } });
+    expect(entries[0]!.messageIds).toEqual(page.items.map((i) => i.stanzaId));
+    expect(entries[0]!.messageIds.length).toBeGreaterThan(0);
+    expect(typeof entries[0]!.ip).toBe('string');
   });
 
   it('shows the body around the first match, with an offset that places the highlight', async () => {
@@ -238,19 +268,46 @@ describe('GET /api/v1/incidents', () => {
       if (cursor === null) break;
     }
     expect(seen).toEqual([...mine].reverse());
-    const unassigned = (await get('/api/v1/incidents?assignee=none&rule=r-assignee')).json() as Page;
+    const unassigned = (await get('/api/v1/incidents?unassigned=true&rule=r-assignee')).json() as Page;
     expect(unassigned.items).toHaveLength(1);
     expect(unassigned.items[0]!.assignee).toBeNull();
+    const assigned = (await get('/api/v1/incidents?unassigned=false&rule=r-assignee')).json() as Page;
+    expect(assigned.items.map((i) => i.id)).toEqual([...mine].reverse());
     expect((await get('/api/v1/incidents?assignee=nobody-at-all')).json()).toEqual({ items: [], next: null });
   });
 
-  it.each(['severity=huge', 'status=closed', 'limit=0', 'limit=501', 'cursor=zzz', 'assignee=', `assignee=${'a'.repeat(65)}`])(
+  it('filters by an officer whose account is named "none" like any other', async () => {
+    await db.sql`INSERT INTO console_accounts (username, role, password_hash, created_by) VALUES ('none', 'officer', 'x', 'test')`;
+    const { id } = await archive('flag', { ruleId: 'r-none' });
+    await archive('flag', { ruleId: 'r-none' });
+    expect((await post(`/api/v1/incidents/${id}/assign`, { assignee: 'none' })).statusCode).toBe(200);
+    const page = (await get('/api/v1/incidents?assignee=none&rule=r-none')).json() as Page;
+    expect(page.items.map((i) => [i.id, i.assignee])).toEqual([[id, 'none']]);
+  });
+
+  it('refuses assignee together with unassigned=true, and logs nothing', async () => {
+    const res = await get('/api/v1/incidents?assignee=oscar&unassigned=true');
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect((res.json() as Problem).detail).toMatch(/contradict/);
+    expect(await logged()).toEqual([]);
+  });
+
+  it('answers a cursor it did not hand out with the invalid-cursor problem every list uses', async () => {
+    for (const cursor of ['zzz', '0', '99999999999999999999']) {
+      const res = await get(`/api/v1/incidents?cursor=${cursor}`);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ type: 'urn:warden:problem:invalid-cursor', title: 'Invalid cursor', detail: expect.stringMatching(/^cursor: /) });
+    }
+  });
+
+  it.each(['severity=huge', 'status=closed', 'limit=0', 'limit=501', 'cursor=zzz', 'assignee=', `assignee=${'a'.repeat(65)}`, 'unassigned=maybe'])(
     'answers 400 problem+json for %s, and logs nothing',
     async (query) => {
       const res = await get(`/api/v1/incidents?${query}`);
       expect(res.statusCode).toBe(400);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-      expect(logged).toEqual([]);
+      expect(await logged()).toEqual([]);
     },
   );
 });
@@ -265,40 +322,71 @@ describe('GET /api/v1/incidents/:id', () => {
     expect(body.message).toMatchObject({ from: 'alice@example.org/phone', to: 'bob@example.org', verdict: 'flag', type: 'chat', reason: 'rule r-secret' });
     expect(String(body.message!.body)).toMatch(/^the secret /);
     expect(body.events).toEqual([]);
-    expect(logged).toMatchObject([{ action: 'incident.read', principal: { actor: 'olivia' }, query: { incident: id }, messageIds: [stanzaId] }]);
+    expect(await logged()).toMatchObject([{ action: 'incident.read', actor: 'olivia', query: { incident: id }, messageIds: [stanzaId] }]);
   });
 
   it.each(['999999999', 'abc', '99999999999999999999'])('answers 404 for the unknown incident %s, and logs nothing', async (id) => {
     const res = await get(`/api/v1/incidents/${id}`);
     expect(res.statusCode).toBe(404);
     expect((res.json() as Problem).type).toBe('urn:warden:problem:incident-not-found');
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
   });
 
-  it('does not answer a read the access log could not record', async () => {
-    const failing = await buildApiApp(deps, {
-      resources: [
-        {
-          prefix: '/v1/incidents',
-          plugin: incidentsRoutes({
-            store: createIncidentStore(db.sql),
-            held: { release: () => Promise.reject(new Error('unused')), reject: () => Promise.reject(new Error('unused')) },
-            accessLog: { record: () => Promise.reject(new Error('access log unavailable')) },
-          }),
-        },
-      ],
+  it('does not answer a read the access log cannot record: 503 problem with Retry-After, no content', async () => {
+    const { id } = await archive('flag');
+    await withAccessLogDown(async () => {
+      for (const url of [`/api/v1/incidents/${id}`, '/api/v1/incidents']) {
+        const res = await get(url);
+        expect(res.statusCode).toBe(503);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.headers['retry-after']).toBe('30');
+        expect(res.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable', status: 503, detail: expect.stringMatching(/access log is unavailable/) });
+        expect(res.body).not.toContain('secret');
+      }
     });
-    try {
-      const { id } = await archive('flag');
-      const res = await failing.inject({ method: 'GET', url: `/api/v1/incidents/${id}`, headers: OLIVIA });
-      expect(res.statusCode).toBe(500);
-      expect(res.body).not.toContain('secret');
-      const list = await failing.inject({ method: 'GET', url: '/api/v1/incidents', headers: OLIVIA });
-      expect(list.statusCode).toBe(500);
-      expect(list.body).not.toContain('secret');
-    } finally {
-      await failing.close();
-    }
+    expect(await logged()).toEqual([]);
+  });
+});
+
+describe('an action the access log cannot record is not carried out', () => {
+  const actions: Array<[name: string, verdict: 'flag' | 'hold', path: string, payload?: object]> = [
+    ['assign', 'flag', 'assign', { assignee: 'oscar' }],
+    ['comment', 'flag', 'comments', { text: 'looks fine' }],
+    ['resolve', 'flag', 'resolve', { disposition: 'false_positive', note: 'a film quote' }],
+    ['release', 'hold', 'release'],
+    ['reject', 'hold', 'reject', { note: 'no' }],
+  ];
+
+  it.each(actions)('%s: 503, and the incident, its events and the chat are as before', async (_name, verdict, path, payload) => {
+    const { id } = await archive(verdict);
+    const before = (await get(`/api/v1/incidents/${id}`)).json() as Detail;
+    await forget();
+    const res = await withAccessLogDown(() => post(`/api/v1/incidents/${id}/${path}`, payload));
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('30');
+    expect(res.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable' });
+    expect(deliveries).toEqual([]);
+    const after = (await get(`/api/v1/incidents/${id}`)).json() as Detail;
+    expect(after).toEqual(before);
+    expect((await logged()).map((e) => e.action)).toEqual(['incident.read']);
+  });
+
+  it('reopen: 503, and the incident stays resolved', async () => {
+    const { id } = await archive('flag');
+    expect((await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'escalated' })).statusCode).toBe(200);
+    const res = await withAccessLogDown(() => post(`/api/v1/incidents/${id}/reopen`));
+    expect(res.statusCode).toBe(503);
+    expect((await get(`/api/v1/incidents/${id}`)).json()).toMatchObject({ status: 'resolved', disposition: 'escalated' });
+    expect((await events(id)).map((e) => e.action)).toEqual(['resolve']);
+  });
+
+  it('goes ahead once the log can be written again, and the chain verifies', async () => {
+    const { id } = await archive('hold');
+    expect((await withAccessLogDown(() => post(`/api/v1/incidents/${id}/release`))).statusCode).toBe(503);
+    expect((await post(`/api/v1/incidents/${id}/release`)).statusCode).toBe(200);
+    expect(deliveries).toHaveLength(1);
+    expect((await logged()).map((e) => e.action)).toEqual(['hold.release']);
+    expect(await accessLog.verify()).toMatchObject({ ok: true });
   });
 });
 
@@ -308,12 +396,12 @@ describe('POST /api/v1/incidents/:id/assign', () => {
     const res = await post(`/api/v1/incidents/${id}/assign`, { assignee: 'oscar' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ id, assignee: 'oscar', status: 'open' });
-    expect(logged).toMatchObject([{ action: 'incident.assign', principal: { actor: 'olivia' }, messageIds: [stanzaId], detail: { assignee: 'oscar' } }]);
+    expect(await logged()).toMatchObject([{ action: 'incident.assign', actor: 'olivia', messageIds: [stanzaId], detail: { assignee: 'oscar' } }]);
 
     const back = await post(`/api/v1/incidents/${id}/assign`, { assignee: null }, OSCAR);
     expect(back.statusCode).toBe(200);
     expect(back.json()).toMatchObject({ id, assignee: null });
-    expect(logged[1]).toMatchObject({ action: 'incident.assign', principal: { actor: 'oscar' }, detail: { assignee: null } });
+    expect((await logged())[1]).toMatchObject({ action: 'incident.assign', actor: 'oscar', detail: { assignee: null } });
     expect((await events(id)).map((e) => [e.actor, e.action, e.detail])).toEqual([
       ['olivia', 'assign', { assignee: 'oscar', previous: null }],
       ['oscar', 'assign', { assignee: null, previous: 'oscar' }],
@@ -326,7 +414,7 @@ describe('POST /api/v1/incidents/:id/assign', () => {
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ type: 'urn:warden:problem:no-such-officer' });
     expect((res.json() as Problem).detail).toContain(name);
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
     expect(await events(id)).toEqual([]);
   });
 
@@ -342,7 +430,7 @@ describe('POST /api/v1/incidents/:id/assign', () => {
 
   it('answers 404 for an unknown incident', async () => {
     expect((await post('/api/v1/incidents/777777777/assign', { assignee: 'oscar' })).statusCode).toBe(404);
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
   });
 });
 
@@ -355,7 +443,8 @@ describe('POST /api/v1/incidents/:id/comments', () => {
     expect(event).toMatchObject({ actor: 'olivia', action: 'comment', detail: { text: '看起来是误报 👍' } });
     expect(new Date(event.at).toISOString()).toBe(event.at);
     expect(await events(id)).toMatchObject([{ id: event.id, actor: 'olivia', action: 'comment', detail: { text: '看起来是误报 👍' } }]);
-    expect(logged[0]).toMatchObject({ action: 'incident.comment', messageIds: [stanzaId], query: { incident: id } });
+    // The first entry; events() above read the incident, which is logged too.
+    expect((await logged())[0]).toMatchObject({ action: 'incident.comment', messageIds: [stanzaId], query: { incident: id }, detail: { chars: 8 } });
   });
 
   it(`takes ${MAX_COMMENT_CHARS} characters, counting an emoji as one`, async () => {
@@ -379,7 +468,7 @@ describe('POST /api/v1/incidents/:id/comments', () => {
 
   it('answers 404 for an unknown incident', async () => {
     expect((await post('/api/v1/incidents/777777777/comments', { text: 'hello' })).statusCode).toBe(404);
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
   });
 });
 
@@ -391,36 +480,37 @@ describe('POST /api/v1/incidents/:id/resolve and /reopen', () => {
     const incident = res.json() as { status: string; disposition: string; resolvedAt: string };
     expect(incident).toMatchObject({ id, status: 'resolved', disposition: 'false_positive' });
     expect(Date.now() - Date.parse(incident.resolvedAt)).toBeLessThan(60_000);
-    expect(logged).toMatchObject([{ action: 'incident.resolve', principal: { actor: 'olivia' }, messageIds: [stanzaId], detail: { disposition: 'false_positive' } }]);
+    expect(await logged()).toMatchObject([{ action: 'incident.resolve', actor: 'olivia', messageIds: [stanzaId], detail: { disposition: 'false_positive' } }]);
     expect(await events(id)).toMatchObject([{ actor: 'olivia', action: 'resolve', detail: { disposition: 'false_positive', note: 'a quote from a film' } }]);
 
-    logged = [];
+    await forget();
     const again = await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'true_positive' }, OSCAR);
     expect(again.statusCode).toBe(409);
     const problem = again.json() as Problem;
     expect(problem.type).toBe('urn:warden:problem:incident-already-resolved');
     expect(problem.detail).toContain('by olivia');
     expect(problem.detail).toContain(incident.resolvedAt);
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
     expect((await get(`/api/v1/incidents/${id}`)).json()).toMatchObject({ disposition: 'false_positive' });
   });
 
-  it('lets one of two simultaneous resolves win and answers the other 409', async () => {
+  it('lets one of two simultaneous resolves win, answers the other 409, and logs only the one that took effect', async () => {
     const { id } = await archive('flag');
     // Both pass the route's checks (the incident is open) before either reaches the database.
     gate = barrier(2);
     const results = await Promise.all([
       post(`/api/v1/incidents/${id}/resolve`, { disposition: 'true_positive' }, OLIVIA),
-      post(`/api/v1/incidents/${id}/resolve`, { disposition: 'escalated' }, OSCAR),
+      post(`/api/v1/incidents/${id}/resolve`, { disposition: 'false_positive' }, OSCAR),
     ]);
     expect(results.map((r) => r.statusCode).sort()).toEqual([200, 409]);
-    expect(logged).toHaveLength(2);
     const loser = results.find((r) => r.statusCode === 409)!.json() as Problem;
     expect(loser.type).toBe('urn:warden:problem:incident-already-resolved');
     const winner = results.find((r) => r.statusCode === 200)!.json() as { disposition: string };
     const resolves = (await events(id)).filter((e) => e.action === 'resolve');
     expect(resolves).toHaveLength(1);
     expect(resolves[0]!.detail.disposition).toBe(winner.disposition);
+    const entries = (await logged()).filter((e) => e.action === 'incident.resolve');
+    expect(entries.map((e) => [e.actor, e.detail.disposition])).toEqual([[resolves[0]!.actor, winner.disposition]]);
   });
 
   it('refuses to resolve a message still held, and resolves it once released', async () => {
@@ -429,7 +519,7 @@ describe('POST /api/v1/incidents/:id/resolve and /reopen', () => {
     expect(res.statusCode).toBe(409);
     expect((res.json() as Problem).type).toBe('urn:warden:problem:incident-still-held');
     expect((res.json() as Problem).detail).toMatch(/release or reject/);
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
     expect((await post(`/api/v1/incidents/${id}/reject`)).statusCode).toBe(200);
     expect((await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'true_positive' })).statusCode).toBe(200);
   });
@@ -441,11 +531,11 @@ describe('POST /api/v1/incidents/:id/resolve and /reopen', () => {
     expect((open.json() as Problem).type).toBe('urn:warden:problem:incident-not-resolved');
 
     await post(`/api/v1/incidents/${id}/resolve`, { disposition: 'escalated' });
-    logged = [];
+    await forget();
     const res = await post(`/api/v1/incidents/${id}/reopen`, undefined, OSCAR);
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ id, status: 'open', disposition: null, resolvedAt: null });
-    expect(logged).toMatchObject([{ action: 'incident.reopen', principal: { actor: 'oscar' }, messageIds: [stanzaId] }]);
+    expect(await logged()).toMatchObject([{ action: 'incident.reopen', actor: 'oscar', messageIds: [stanzaId] }]);
     expect((await events(id)).map((e) => [e.actor, e.action, e.detail])).toEqual([
       ['olivia', 'resolve', { disposition: 'escalated' }],
       ['oscar', 'reopen', { previousDisposition: 'escalated' }],
@@ -469,7 +559,7 @@ describe('POST /api/v1/incidents/:id/resolve and /reopen', () => {
   it('answers 404 for unknown incidents', async () => {
     expect((await post('/api/v1/incidents/777777777/resolve', { disposition: 'escalated' })).statusCode).toBe(404);
     expect((await post('/api/v1/incidents/777777777/reopen')).statusCode).toBe(404);
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
   });
 });
 
@@ -481,15 +571,15 @@ describe('POST /api/v1/incidents/:id/release and /reject', () => {
     expect(res.json()).toMatchObject({ id, holdState: 'released', holdDecidedBy: 'olivia' });
     expect(deliveries.map((d) => d.to)).toEqual(['bob@example.org']);
     expect(deliveries[0]!.stanza.getChild('delay', NS.delay)).toBeDefined();
-    expect(logged).toMatchObject([{ action: 'hold.release', principal: { actor: 'olivia' }, messageIds: [stanzaId], query: { incident: id } }]);
+    expect(await logged()).toMatchObject([{ action: 'hold.release', actor: 'olivia', messageIds: [stanzaId], query: { incident: id } }]);
 
-    logged = [];
+    await forget();
     const again = await post(`/api/v1/incidents/${id}/release`, undefined, OSCAR);
     expect(again.statusCode).toBe(409);
     expect((again.json() as Problem).type).toBe('urn:warden:problem:incident-already-decided');
     expect((again.json() as Problem).detail).toContain('by olivia');
     expect(deliveries).toHaveLength(1);
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
 
     expect((await events(id)).map((e) => [e.actor, e.action])).toEqual([
       ['olivia', 'released'],
@@ -504,7 +594,7 @@ describe('POST /api/v1/incidents/:id/release and /reject', () => {
     expect(res.json()).toMatchObject({ id, holdState: 'rejected', holdDecidedBy: 'oscar' });
     // The sender is offline here: a stored notice to their bare JID, nothing to the recipient.
     expect(deliveries.map((d) => d.to)).toEqual(['alice@example.org']);
-    expect(logged).toMatchObject([{ action: 'hold.reject', principal: { actor: 'oscar' }, messageIds: [stanzaId] }]);
+    expect(await logged()).toMatchObject([{ action: 'hold.reject', actor: 'oscar', messageIds: [stanzaId] }]);
     expect((await events(id))[0]).toMatchObject({ actor: 'oscar', action: 'rejected', detail: { note: 'contains a card number' } });
   });
 
@@ -516,14 +606,28 @@ describe('POST /api/v1/incidents/:id/release and /reject', () => {
     expect((await post('/api/v1/incidents/888888888/release')).statusCode).toBe(404);
     expect((await post('/api/v1/incidents/x/release')).statusCode).toBe(404);
     expect(deliveries).toEqual([]);
-    expect(logged).toEqual([]);
+    expect(await logged()).toEqual([]);
   });
 
-  it('lets one of two simultaneous decisions win and answers the other 409', async () => {
-    const { id } = await archive('hold');
+  it('lets one of two simultaneous decisions win, answers the other 409, and logs only the one that took effect', async () => {
+    const { id, stanzaId } = await archive('hold');
     gate = barrier(2);
     const codes = (await Promise.all([post(`/api/v1/incidents/${id}/release`), post(`/api/v1/incidents/${id}/reject`, undefined, OSCAR)])).map((r) => r.statusCode);
     expect(codes.sort()).toEqual([200, 409]);
     expect(deliveries).toHaveLength(1);
+    const decided = (await get(`/api/v1/incidents/${id}`)).json() as { holdState: string; holdDecidedBy: string };
+    const entries = (await logged()).filter((e) => e.action.startsWith('hold.'));
+    expect(entries.map((e) => [e.action, e.actor, e.messageIds])).toEqual([
+      [decided.holdState === 'released' ? 'hold.release' : 'hold.reject', decided.holdDecidedBy, [stanzaId]],
+    ]);
+  });
+
+  it('logs nothing for two officers releasing at once but the release that delivered', async () => {
+    const { id } = await archive('hold');
+    gate = barrier(2);
+    const codes = (await Promise.all([post(`/api/v1/incidents/${id}/release`), post(`/api/v1/incidents/${id}/release`, undefined, OSCAR)])).map((r) => r.statusCode);
+    expect(codes.sort()).toEqual([200, 409]);
+    expect(deliveries).toHaveLength(1);
+    expect((await logged()).filter((e) => e.action === 'hold.release')).toHaveLength(1);
   });
 });

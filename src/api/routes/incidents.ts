@@ -5,13 +5,14 @@
 //
 // Every state change is one atomic statement with its incident event — of two officers acting
 // at once, one gets 200 and the other 409 — and the event records the acting account.
-// Access log (issue #5): the list and the detail show message content, and each review or hold
-// action acts on a message, so each is recorded before the response. An action is recorded
-// after its cheap preconditions pass (the incident exists, the officer exists, it is not
-// already resolved…) and before it is carried out, so nothing is done that is not in the log;
-// only a lost race (409 from the atomic statement) leaves an entry for an attempt that failed.
+// Access log (issue #5): the list and the detail show message content, so each read is recorded
+// before the response, and a read that cannot be recorded is not answered (503). Each review or
+// hold action's entry is written in the transaction of the change itself: the entry and the
+// change commit together or not at all, so the log holds exactly the actions that took effect —
+// not the loser of a race (409), not a change that failed — and an action whose entry cannot be
+// written is not carried out (503). A released message is delivered after that commit.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { AccessAction, AccessLog } from '../../audit/access-log.types.ts';
+import type { AccessAction, InTransaction, TransactionalAccessLog } from '../../audit/access-log.types.ts';
 import type { HeldMessages } from '../../audit/held-messages.ts';
 import { excerptAround, firstMatch } from '../../audit/incident-excerpt.ts';
 import {
@@ -30,15 +31,14 @@ import {
 } from '../../audit/incident-store.ts';
 import { InvalidCursorError } from '../../audit/invalid-cursor-error.ts';
 import type { Logger } from '../../log.ts';
+import { recordInOrRefuse, recordOrRefuse } from '../access-log-unavailable.ts';
 import { badRequest, conflict, notFound, problemSchema, ProblemType } from '../errors.ts';
-import { limitSchema, pageSchema } from '../pagination.ts';
+import { invalidCursor, limitSchema, pageSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
 import { matchSchema } from '../schemas.ts';
 
 /** Longest comment, in characters (code points). */
 export const MAX_COMMENT_CHARS = 4000;
-/** `assignee=none` lists the incidents nobody is assigned to. */
-export const UNASSIGNED = 'none';
 
 export const IncidentProblem = {
   notFound: 'urn:warden:problem:incident-not-found',
@@ -55,7 +55,7 @@ export interface IncidentsRoutesDeps {
   readonly store: IncidentStore;
   readonly held: HeldMessages;
   /** Where reads of incident content and every review and hold action are recorded. */
-  readonly accessLog: AccessLog;
+  readonly accessLog: TransactionalAccessLog;
   readonly log?: Logger;
 }
 
@@ -171,6 +171,7 @@ interface ListQuery {
   rule?: string;
   hold?: HoldState;
   assignee?: string;
+  unassigned?: boolean;
   limit: number;
   cursor?: string;
 }
@@ -194,13 +195,14 @@ interface ResolveBody {
 
 /** The list's filters as the access log records them (only those given). */
 function listFilters(q: ListQuery): Record<string, unknown> {
-  const { status, severity, rule, hold, assignee, limit, cursor } = q;
+  const { status, severity, rule, hold, assignee, unassigned, limit, cursor } = q;
   return {
     ...(status !== undefined && { status }),
     ...(severity !== undefined && { severity }),
     ...(rule !== undefined && { rule }),
     ...(hold !== undefined && { hold }),
     ...(assignee !== undefined && { assignee }),
+    ...(unassigned !== undefined && { unassigned }),
     limit,
     ...(cursor !== undefined && { cursor }),
   };
@@ -217,16 +219,16 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
     return incident;
   };
 
-  /** Records one review or hold action on `incident` in the access log. */
-  const recordAction = (request: FastifyRequest, action: AccessAction, incident: Incident, detail: Record<string, unknown> = {}) =>
-    accessLog.record({
-      principal: principalOf(request),
-      ip: request.ip,
-      action,
-      query: { incident: incident.id },
-      messageIds: [incident.stanzaId],
-      detail,
-    });
+  /** The access-log entry of one review or hold action on `incident`, written in the action's own transaction. */
+  const logged =
+    (request: FastifyRequest, action: AccessAction, incident: Incident, detail: Record<string, unknown> = {}): InTransaction =>
+    (tx) =>
+      recordInOrRefuse(
+        accessLog,
+        tx,
+        { principal: principalOf(request), ip: request.ip, action, query: { incident: incident.id }, messageIds: [incident.stanzaId], detail },
+        deps.log,
+      );
 
   /** 409 for an incident that is already resolved, naming who resolved it and when. */
   const alreadyResolved = async (incident: Incident) => {
@@ -280,8 +282,10 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
               severity: { type: 'string', enum: [...SEVERITIES] },
               rule: { type: 'string', minLength: 1, maxLength: 200 },
               hold: { type: 'string', enum: ['held', 'released', 'rejected'] },
-              // An account name, or `none` for incidents nobody is assigned to.
+              // An account name: incidents assigned to it.
               assignee: { type: 'string', minLength: 1, maxLength: 64 },
+              // true: incidents nobody is assigned to (false: assigned to somebody).
+              unassigned: { type: 'boolean' },
               limit: limitSchema,
               cursor: { type: 'string', maxLength: 100 },
             },
@@ -290,31 +294,33 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const { status, severity, rule, hold, assignee, limit, cursor } = request.query;
+        const { status, severity, rule, hold, assignee, unassigned, limit, cursor } = request.query;
+        if (assignee !== undefined && unassigned === true) {
+          throw badRequest('assignee and unassigned=true contradict each other: give one of them.');
+        }
         const filter: IncidentFilter = {
           limit,
           ...(status && { status }),
           ...(severity && { severity }),
           ...(rule && { rule }),
           ...(hold && { hold }),
-          ...(assignee !== undefined && { assignee: assignee === UNASSIGNED ? null : assignee }),
+          ...(assignee !== undefined && { assignee }),
+          ...(unassigned !== undefined && { unassigned }),
           ...(cursor !== undefined && { cursor }),
         };
         let page;
         try {
           page = await store.list(filter);
         } catch (err) {
-          if (err instanceof InvalidCursorError) throw badRequest('The cursor is not one this API handed out.', IncidentProblem.invalidCursor, 'Invalid cursor');
+          if (err instanceof InvalidCursorError) throw invalidCursor();
           throw err;
         }
         // The excerpts show message content: one entry for the page, before it is sent.
-        await accessLog.record({
-          principal: principalOf(request),
-          ip: request.ip,
-          action: 'incident.list',
-          query: listFilters(request.query),
-          messageIds: page.items.map((i) => i.stanzaId),
-        });
+        await recordOrRefuse(
+          accessLog,
+          { principal: principalOf(request), ip: request.ip, action: 'incident.list', query: listFilters(request.query), messageIds: page.items.map((i) => i.stanzaId) },
+          deps.log,
+        );
         return {
           items: page.items.map((i) => ({ ...incidentJson(i), excerpt: excerptAround(i.body, firstMatch(i.matches)) })),
           next: page.next,
@@ -346,13 +352,11 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
         if (!found) throw noSuchIncident(id);
         const m = found.message;
         const events = await store.events(id);
-        await accessLog.record({
-          principal: principalOf(request),
-          ip: request.ip,
-          action: 'incident.read',
-          query: { incident: id },
-          messageIds: [found.incident.stanzaId],
-        });
+        await recordOrRefuse(
+          accessLog,
+          { principal: principalOf(request), ip: request.ip, action: 'incident.read', query: { incident: id }, messageIds: [found.incident.stanzaId] },
+          deps.log,
+        );
         return {
           ...incidentJson(found.incident),
           message:
@@ -385,8 +389,7 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
         const { assignee } = request.body;
         const incident = await existing(id);
         if (assignee !== null && !(await store.isOfficer(assignee))) throw noSuchOfficer(assignee);
-        await recordAction(request, 'incident.assign', incident, { assignee });
-        const result = await store.assign(id, assignee, principalOf(request).actor);
+        const result = await store.assign(id, assignee, principalOf(request).actor, logged(request, 'incident.assign', incident, { assignee }));
         if (result.ok) return incidentJson(result.incident);
         if (result.reason === 'not-found') throw noSuchIncident(id);
         // The account was deleted or changed role between the check and the update.
@@ -404,8 +407,7 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
         const { id } = request.params;
         const incident = await existing(id);
         // The comment's text stays in the incident's events; the log says that one was made.
-        await recordAction(request, 'incident.comment', incident, { chars: [...request.body.text].length });
-        const event = await store.comment(id, principalOf(request).actor, request.body.text);
+        const event = await store.comment(id, principalOf(request).actor, request.body.text, logged(request, 'incident.comment', incident, { chars: [...request.body.text].length }));
         if (!event) throw noSuchIncident(id);
         return reply.code(201).send(eventJson(event));
       },
@@ -420,8 +422,7 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
         const incident = await existing(id);
         if (incident.status === 'resolved') throw await alreadyResolved(incident);
         if (incident.holdState === 'held') throw stillHeld(incident);
-        await recordAction(request, 'incident.resolve', incident, { disposition });
-        const result = await store.resolve(id, disposition, principalOf(request).actor, note);
+        const result = await store.resolve(id, disposition, principalOf(request).actor, note, logged(request, 'incident.resolve', incident, { disposition }));
         if (result.ok) {
           deps.log?.info('incident resolved', { incident: id, disposition, by: principalOf(request).actor });
           return incidentJson(result.incident);
@@ -438,15 +439,18 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
         const { id } = request.params;
         const incident = await existing(id);
         if (incident.status !== 'resolved') throw notResolved(incident);
-        await recordAction(request, 'incident.reopen', incident, { previousDisposition: incident.disposition });
-        const result = await store.reopen(id, principalOf(request).actor);
+        const result = await store.reopen(id, principalOf(request).actor, logged(request, 'incident.reopen', incident, { previousDisposition: incident.disposition }));
         if (result.ok) return incidentJson(result.incident);
         if (result.reason === 'not-found') throw noSuchIncident(id);
         throw notResolved(result.incident);
       },
     );
 
-    const decisionRoute = (path: string, action: 'hold.release' | 'hold.reject', decide: (id: string, actor: string, detail: Record<string, unknown>) => Promise<HoldDecisionResult>) =>
+    const decisionRoute = (
+      path: string,
+      action: 'hold.release' | 'hold.reject',
+      decide: (id: string, actor: string, detail: Record<string, unknown>, also: InTransaction) => Promise<HoldDecisionResult>,
+    ) =>
       app.post<{ Params: IdParams; Body: DecisionBody | null | undefined }>(
         path,
         { config: { roles: ['officer'] }, schema: { params: idParams, body: decisionBody, response: stateChange } },
@@ -454,17 +458,16 @@ export function incidentsRoutes(deps: IncidentsRoutesDeps): FastifyPluginAsync {
           const { id } = request.params;
           const incident = await existing(id);
           if (incident.holdState !== 'held') throw holdConflict(incident);
-          await recordAction(request, action, incident);
           const note = request.body?.note;
           const actor = principalOf(request).actor;
-          const result = await decide(id, actor, note === undefined ? {} : { note });
+          const result = await decide(id, actor, note === undefined ? {} : { note }, logged(request, action, incident));
           if (result.ok) deps.log?.info(`HTTP API: held message ${action === 'hold.release' ? 'released' : 'rejected'}`, { incident: id, by: actor });
           return answer(id, result);
         },
       );
 
-    decisionRoute('/:id/release', 'hold.release', (id, actor, detail) => held.release(id, actor, detail));
-    decisionRoute('/:id/reject', 'hold.reject', (id, actor, detail) => held.reject(id, actor, detail));
+    decisionRoute('/:id/release', 'hold.release', (id, actor, detail, also) => held.release(id, actor, detail, also));
+    decisionRoute('/:id/reject', 'hold.reject', (id, actor, detail, also) => held.reject(id, actor, detail, also));
   };
 }
 
