@@ -47,6 +47,32 @@ describe('loadConfig', () => {
 
   it('never echoes a secret value in its error', () => {
     expect(() => loadConfig({ ADMIN_TOKEN: '' })).not.toThrow();
+    expect(() => loadConfig({ ADMIN_TOKEN: 'admin1' })).toThrow(ConfigError);
+    try {
+      loadConfig({ ADMIN_TOKEN: 'admin1' });
+    } catch (err) {
+      expect((err as ConfigError).message).not.toContain('admin1');
+    }
+  });
+
+  it.each([
+    ['admin1', false],
+    ['x'.repeat(31), false],
+    ['x'.repeat(32), true],
+    ['0123456789abcdefghijklmnopqrstuv-._~+/==', true],
+    [`${'x'.repeat(32)} with spaces`, false], // not a bearer token (RFC 6750 b64token): could never be sent
+    ['x'.repeat(513), false],
+  ])('ADMIN_TOKEN %s: accepted %s (at least 32 characters a bearer header can carry)', (token, ok) => {
+    if (ok) expect(loadConfig({ ADMIN_TOKEN: token }).adminToken).toBe(token);
+    else expect(() => loadConfig({ ADMIN_TOKEN: token })).toThrow(/^ADMIN_TOKEN: /);
+  });
+
+  it('gives API tokens a default lifetime of 90 days and a maximum of 365, and refuses a default past the maximum', () => {
+    expect(loadConfig({})).toMatchObject({ tokenLifetimeDays: 90, tokenMaxLifetimeDays: 365 });
+    expect(loadConfig({ TOKEN_LIFETIME_DAYS: '7', TOKEN_MAX_LIFETIME_DAYS: '30' })).toMatchObject({ tokenLifetimeDays: 7, tokenMaxLifetimeDays: 30 });
+    expect(() => loadConfig({ TOKEN_LIFETIME_DAYS: '0' })).toThrow(/^TOKEN_LIFETIME_DAYS: /);
+    expect(() => loadConfig({ TOKEN_MAX_LIFETIME_DAYS: '3651' })).toThrow(/^TOKEN_MAX_LIFETIME_DAYS: /);
+    expect(() => loadConfig({ TOKEN_LIFETIME_DAYS: '100', TOKEN_MAX_LIFETIME_DAYS: '30' })).toThrow(/^TOKEN_LIFETIME_DAYS: .*TOKEN_MAX_LIFETIME_DAYS/);
   });
 });
 

@@ -4,14 +4,16 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isJidError, normalizeDomainpart, parseJid } from './stanza/jid.ts';
 
-type Kind = 'string' | 'port' | 'int' | 'bool' | 'list' | 'domain' | 'level' | 'path' | 'url' | 'http-url' | 'secret';
+type Kind = 'string' | 'port' | 'int' | 'bool' | 'list' | 'domain' | 'level' | 'path' | 'url' | 'http-url' | 'secret' | 'bearer-token';
 
 export interface OptionSpec {
   readonly env: string;
   readonly kind: Kind;
   /** The default as the string a user would write; undefined means "unset". */
   readonly default?: string;
+  /** int: the smallest value; bearer-token: the fewest characters. */
   readonly min?: number;
+  /** int: the largest value; bearer-token: the most characters. */
   readonly max?: number;
   readonly doc: string;
 }
@@ -27,14 +29,16 @@ export const OPTIONS: readonly OptionSpec[] = [
   { env: 'DATA_DIR', kind: 'path', default: './data', doc: 'Folder for the embedded database and the generated TLS certificate.' },
   { env: 'TLS_CERT', kind: 'path', doc: 'PEM certificate (chain) path. Unset: a self-signed certificate for XMPP_DOMAIN is generated once into DATA_DIR.' },
   { env: 'TLS_KEY', kind: 'path', doc: 'PEM private key path; required when TLS_CERT is set.' },
-  { env: 'ADMIN_TOKEN', kind: 'secret', doc: 'Bootstrap bearer token for the admin API (stored hashed). Unset and none stored: one is generated and printed once.' },
-  { env: 'C2S_REQUIRE_TLS', kind: 'bool', default: 'true', doc: 'Require TLS before authentication. false allows SASL on plain TCP/ws (benchmarks, trusted LANs).' },
+  { env: 'ADMIN_TOKEN', kind: 'bearer-token', min: 32, max: 512, doc: 'Bootstrap bearer token for the admin API (stored hashed): at least 32 characters of A–Z a–z 0–9 - . _ ~ + / (e.g. `openssl rand -base64 32`). Once revoked through the API it stays revoked. Unset and none stored: one is generated and printed once.' },
+  { env: 'C2S_REQUIRE_TLS', kind: 'bool', default: 'true', doc: 'Require TLS before authentication, on XMPP streams and for HTTP API credentials (password, token, session cookie); loopback and a trusted proxy that terminated TLS count as TLS. false allows SASL on plain TCP/ws and credentials over plain HTTP (benchmarks, trusted LANs).' },
   { env: 'TRUSTED_PROXIES', kind: 'list', default: '', doc: 'Comma-separated IPs of reverse proxies that terminate TLS; their X-Forwarded-For/-Proto are believed.' },
   { env: 'ALLOWED_ORIGINS', kind: 'list', default: '', doc: 'Comma-separated Origins allowed to open WebSocket streams. Empty: any origin.' },
   { env: 'MAX_STANZA_BYTES', kind: 'int', default: '262144', min: 1024, max: 16 * 1024 * 1024, doc: 'Largest stanza accepted; larger ends the stream with <policy-violation/>.' },
   { env: 'C2S_RATE_BYTES', kind: 'int', default: '1048576', min: 1024, max: 1024 * 1024 * 1024, doc: 'Per-connection read rate limit in bytes/s (a flooding client is slowed, not dropped).' },
   { env: 'AUTH_TIMEOUT_MS', kind: 'int', default: '30000', min: 100, max: 3_600_000, doc: 'A connection that has not authenticated and bound within this time is closed.' },
-  { env: 'LOGIN_MAX_FAILURES', kind: 'int', default: '5', min: 1, max: 1000, doc: 'Failed logins from one address within a minute before it is made to wait.' },
+  { env: 'LOGIN_MAX_FAILURES', kind: 'int', default: '5', min: 1, max: 1000, doc: 'Failed logins (or invalid API tokens) from one address (an IPv6 /64), or for one console account, within a minute before it is made to wait.' },
+  { env: 'TOKEN_LIFETIME_DAYS', kind: 'int', default: '90', min: 1, max: 3650, doc: 'An API token created without an expiry expires after this many days.' },
+  { env: 'TOKEN_MAX_LIFETIME_DAYS', kind: 'int', default: '365', min: 1, max: 3650, doc: 'The farthest expiry an API token may be given, in days (bootstrap tokens never expire).' },
   { env: 'SHUTDOWN_GRACE_MS', kind: 'int', default: '5000', min: 0, max: 600_000, doc: 'How long SIGTERM waits for streams and storage to close before exiting.' },
   { env: 'DB_POOL_SIZE', kind: 'int', default: '10', min: 1, max: 200, doc: 'PostgreSQL connection pool size.' },
   { env: 'OFFLINE_QUOTA', kind: 'int', default: '1000', min: 0, max: 1_000_000, doc: 'Messages kept per account while it is offline (XEP-0160); past it senders get <resource-constraint/>. 0 stores none.' },
@@ -71,6 +75,9 @@ export interface Config {
   readonly c2sRateBytes: number;
   readonly authTimeoutMs: number;
   readonly loginMaxFailures: number;
+  /** Lifetime of an API token created without expiresAt. */
+  readonly tokenLifetimeDays: number;
+  readonly tokenMaxLifetimeDays: number;
   readonly shutdownGraceMs: number;
   readonly dbPoolSize: number;
   readonly offlineQuota: number;
@@ -99,7 +106,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 function parseValue(spec: OptionSpec, raw: string): string | number | boolean | string[] {
   const fail = (msg: string): never => {
-    throw new ConfigError(spec.env, `${msg} (got ${spec.kind === 'secret' ? 'a value' : JSON.stringify(raw)})`);
+    const secret = spec.kind === 'secret' || spec.kind === 'bearer-token';
+    throw new ConfigError(spec.env, `${msg} (got ${secret ? 'a value' : JSON.stringify(raw)})`);
   };
   switch (spec.kind) {
     case 'port': {
@@ -137,6 +145,13 @@ function parseValue(spec: OptionSpec, raw: string): string | number | boolean | 
     case 'path':
     case 'secret':
       return raw.length > 0 ? raw : fail('must not be empty');
+    case 'bearer-token': {
+      // What an Authorization: Bearer header can carry (RFC 6750 §2.1 b64token), and long enough
+      // that guessing it is hopeless (the API also throttles invalid tokens per address).
+      if (!/^[A-Za-z0-9\-._~+/]+=*$/.test(raw)) return fail('must be letters, digits and - . _ ~ + / only (a bearer token)');
+      const [min = 1, max = Number.MAX_SAFE_INTEGER] = [spec.min, spec.max];
+      return raw.length >= min && raw.length <= max ? raw : fail(`must be ${min}–${max} characters long`);
+    }
   }
 }
 
@@ -187,6 +202,9 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return `${jid.local}@${jid.domain}`;
   });
+  if (get<number>('TOKEN_LIFETIME_DAYS') > get<number>('TOKEN_MAX_LIFETIME_DAYS')) {
+    throw new ConfigError('TOKEN_LIFETIME_DAYS', 'must not be more than TOKEN_MAX_LIFETIME_DAYS');
+  }
   const tlsCert = get<string | undefined>('TLS_CERT');
   const tlsKey = get<string | undefined>('TLS_KEY');
   if ((tlsCert === undefined) !== (tlsKey === undefined)) {
@@ -211,6 +229,8 @@ export function loadConfig(env: Env = process.env): Config {
     c2sRateBytes: get('C2S_RATE_BYTES'),
     authTimeoutMs: get('AUTH_TIMEOUT_MS'),
     loginMaxFailures: get('LOGIN_MAX_FAILURES'),
+    tokenLifetimeDays: get('TOKEN_LIFETIME_DAYS'),
+    tokenMaxLifetimeDays: get('TOKEN_MAX_LIFETIME_DAYS'),
     shutdownGraceMs: get('SHUTDOWN_GRACE_MS'),
     dbPoolSize: get('DB_POOL_SIZE'),
     offlineQuota: get('OFFLINE_QUOTA'),

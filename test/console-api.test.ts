@@ -2,6 +2,7 @@
 // tokens bound to accounts (expiry, revocation), roles, and the access log that records it all.
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, removeTestDataDir } from './support/database.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
 let t: TestServer;
@@ -103,7 +104,7 @@ describe('console login', () => {
     expect(res.setCookie).toContain('Path=/');
     expect(res.setCookie).not.toContain('Secure'); // plain HTTP here; over HTTPS it is Secure
     const me = await call('/api/v1/auth/me', { cookie: res.cookie });
-    expect(me.json).toEqual({ username: 'olivia', role: 'officer', via: 'session', csrfToken: res.json.csrfToken });
+    expect(me.json).toEqual({ username: 'olivia', role: 'officer', via: 'session', csrfToken: res.json.csrfToken, tokenId: null });
     // The cookie carries the officer's role: search is allowed, accounts are not.
     expect((await call('/api/v1/messages?q=x', { cookie: res.cookie })).status).toBe(200);
     expect((await call('/api/v1/accounts', { cookie: res.cookie })).status).toBe(403);
@@ -204,13 +205,51 @@ describe('console login', () => {
   });
 });
 
+describe('credentials over the network', () => {
+  it('refuses a password over plain HTTP from another host, naming HTTPS, and accepts it over HTTPS', async () => {
+    const plain = await login('olivia', 'olivia-long-password', { from: '192.0.2.9', proto: 'http' });
+    expect(plain.status).toBe(403);
+    expect(plain.headers.get('content-type')).toContain('application/problem+json');
+    expect(plain.json.type).toBe('urn:warden:problem:https-required');
+    expect(plain.json.detail).toContain('HTTPS');
+    expect(plain.setCookie).toBe('');
+    expect((await login('olivia', 'olivia-long-password', { from: '192.0.2.9', proto: 'https' })).status).toBe(200);
+  });
+
+  it('refuses a bearer token or a session cookie over plain HTTP from another host', async () => {
+    const { cookie } = await login('olivia', 'olivia-long-password');
+    for (const creds of [{ token: admin() }, { cookie }]) {
+      const res = await call('/api/v1/auth/me', { ...creds, from: '192.0.2.9', proto: 'http' });
+      expect(res.status).toBe(403);
+      expect(res.json.type).toBe('urn:warden:problem:https-required');
+      expect((await call('/api/v1/auth/me', { ...creds, from: '192.0.2.9', proto: 'https' })).status).toBe(200);
+    }
+    // Without credentials the answer stays 401 (nothing was exposed).
+    expect((await call('/api/v1/auth/me', { from: '192.0.2.9', proto: 'http' })).status).toBe(401);
+  });
+
+  it('throttles invalid bearer tokens per address with 429 and Retry-After, then refuses even a valid one from there', async () => {
+    const from = '198.51.100.40';
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await call('/api/v1/auth/me', { token: `guess-${i}-0123456789abcdef0123456789`, from })).status);
+    expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
+    expect(statuses.at(-1)).toBe(429);
+    const locked = await call('/api/v1/auth/me', { token: admin(), from });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(locked.json.type).toBe('urn:warden:problem:too-many-attempts');
+    expect((await call('/api/v1/auth/me', { token: admin(), from: '198.51.100.41' })).status).toBe(200);
+  });
+});
+
 describe('API tokens', () => {
   it('act with their account\'s role; an officer manages only their own', async () => {
     const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'olivia', label: 'script' } });
     expect(made.status).toBe(201);
-    expect(made.json).toMatchObject({ account: 'olivia', label: 'script', expiresAt: null, token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(made.json).toMatchObject({ account: 'olivia', label: 'script', createdBy: expect.stringMatching(/^bootstrap-token:/), token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
     const token = made.json.token as string;
-    expect((await call('/api/v1/auth/me', { token })).json).toMatchObject({ username: 'olivia', role: 'officer', via: 'token', csrfToken: null });
+    // /me names the token, so a script can find (and revoke) the one it holds.
+    expect((await call('/api/v1/auth/me', { token })).json).toMatchObject({ username: 'olivia', role: 'officer', via: 'token', csrfToken: null, tokenId: made.json.id });
     expect((await call('/api/v1/messages', { token })).status).toBe(200);
     expect((await call('/api/v1/users', { token })).status).toBe(403);
     // Own tokens only: listing shows olivia's, and creating one for someone else is refused.
@@ -239,6 +278,33 @@ describe('API tokens', () => {
     expect(past.status).toBe(400);
   });
 
+  it('expire after 90 days when no expiry is asked for, and at most a year ahead', async () => {
+    const DAY = 24 * 3600_000;
+    const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'audrey' } });
+    expect(made.status).toBe(201);
+    expect(Math.abs(Date.parse(made.json.expiresAt) - (Date.now() + 90 * DAY))).toBeLessThan(60_000);
+    // From a console session too: the session cannot be turned into a token that never expires.
+    const { cookie, json } = await login('olivia', 'olivia-long-password');
+    const own = await call('/api/v1/tokens', { method: 'POST', cookie, csrf: json.csrfToken, body: { account: 'olivia' } });
+    expect(own.status).toBe(201);
+    expect(own.json.expiresAt).not.toBeNull();
+    const tooFar = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'audrey', expiresAt: new Date(Date.now() + 366 * DAY).toISOString() } });
+    expect(tooFar.status).toBe(400);
+    expect(tooFar.json.detail).toContain('365');
+    const withinYear = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'audrey', expiresAt: new Date(Date.now() + 364 * DAY).toISOString() } });
+    expect(withinYear.status).toBe(201);
+  });
+
+  it('minted by an admin for another account are logged naming the admin and the account, and listed with their creator', async () => {
+    const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'olivia', label: 'minted' } });
+    const me = await call('/api/v1/auth/me', { token: admin() });
+    const log = await call('/api/v1/access-log?action=token.create&limit=500', { token: t.tokens.auditor });
+    const entry = log.json.items.find((e: { query: { tokenId?: string } }) => e.query.tokenId === made.json.id);
+    expect(entry).toMatchObject({ actor: `bootstrap-token:${me.json.tokenId}`, role: 'admin', query: { account: 'olivia', createdBy: `bootstrap-token:${me.json.tokenId}` } });
+    const listed = await call('/api/v1/tokens?account=olivia&limit=500', { token: admin() });
+    expect(listed.json.items.find((i: { id: string }) => i.id === made.json.id)).toMatchObject({ createdBy: `bootstrap-token:${me.json.tokenId}`, label: 'minted' });
+  });
+
   it('die with their account', async () => {
     expect((await call('/api/v1/accounts', { method: 'POST', token: admin(), body: { username: 'temp', password: 'temporary-password', role: 'officer' } })).status).toBe(201);
     const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'temp' } });
@@ -252,6 +318,27 @@ describe('API tokens', () => {
     const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'olivia' } });
     const hits = await t.db.sql`SELECT 1 FROM admin_tokens WHERE encode(token_hash, 'escape') LIKE ${'%' + made.json.token + '%'} OR label LIKE ${'%' + made.json.token + '%'}`;
     expect(hits).toHaveLength(0);
+  });
+});
+
+describe('a revoked ADMIN_TOKEN', () => {
+  it('stays revoked after a restart with the same ADMIN_TOKEN', async () => {
+    const db = await openTestDatabase();
+    const ADMIN_TOKEN = 'leaked-admin-token-0123456789abcdefABCDEF';
+    const first = await startTestServer({ ADMIN_TOKEN }, { database: db });
+    const url = (s: TestServer) => `http://127.0.0.1:${s.server.ports.http}/api/v1`;
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const me = (await (await fetch(`${url(first)}/auth/me`, { headers })).json()) as { tokenId: string };
+    expect((await fetch(`${url(first)}/tokens/${me.tokenId}`, { method: 'DELETE', headers })).status).toBe(204);
+    expect((await fetch(`${url(first)}/auth/me`, { headers })).status).toBe(401);
+    await first.server.stop();
+    await removeTestDataDir(first.config.dataDir);
+    const second = await startTestServer({ ADMIN_TOKEN }, { database: db });
+    try {
+      expect((await fetch(`${url(second)}/auth/me`, { headers })).status).toBe(401);
+    } finally {
+      await second.close(); // closes db too
+    }
   });
 });
 

@@ -82,4 +82,33 @@ describe('ApiTokenStore', () => {
     await store.add(token, 'late');
     expect(await store.verify(token)).toBe(true);
   });
+
+  it('keeps a revoked bootstrap token revoked: ensureBootstrap does not store it again (ADMIN_TOKEN after a restart)', async () => {
+    const store = createApiTokenStore(db.sql);
+    const token = generateToken();
+    expect(await store.ensureBootstrap(token, 'ADMIN_TOKEN')).toBe('added');
+    expect(await store.ensureBootstrap(token, 'ADMIN_TOKEN')).toBe('valid');
+    const grant = await store.lookup(token);
+    expect(grant?.account).toBeUndefined();
+    expect(await store.revoke(grant?.id ?? '', 'ann')).toBe(true);
+    expect(await store.verify(token)).toBe(false);
+    // A restart: a new store on the same database.
+    const restarted = createApiTokenStore(db.sql);
+    expect(await restarted.ensureBootstrap(token, 'ADMIN_TOKEN')).toBe('revoked');
+    expect(await restarted.add(token, 'again')).toBeUndefined();
+    expect(await restarted.verify(token)).toBe(false);
+    // Only its hash is remembered, with who revoked it.
+    const [row] = await db.sql<{ revoked_by: string }[]>`SELECT revoked_by FROM revoked_bootstrap_tokens WHERE token_hash = ${hashToken(token)}`;
+    expect(row?.revoked_by).toBe('ann');
+  });
+
+  it('records who created a token', async () => {
+    const store = createApiTokenStore(db.sql);
+    await db.sql`INSERT INTO console_accounts (username, role, password_hash, created_by) VALUES ('tok-owner', 'officer', 'x', 'test') ON CONFLICT DO NOTHING`;
+    const { info } = await store.create({ account: 'tok-owner', label: 'script', createdBy: 'ann', expiresAt: new Date(Date.now() + 60_000) });
+    expect(info).toMatchObject({ account: 'tok-owner', createdBy: 'ann' });
+    expect((await store.get(info.id))?.createdBy).toBe('ann');
+    const bootstrap = await store.add(generateToken(), 'bootstrap');
+    expect((await store.get(bootstrap ?? ''))?.createdBy).toBeUndefined();
+  });
 });

@@ -3,6 +3,8 @@
 // up directly (an index lookup leaks nothing useful about a 256-bit secret) — no salt, no slow KDF.
 // A token belongs to a console account and acts with its role; a token with no account is a
 // bootstrap token (ADMIN_TOKEN, or the one printed at first start) and acts as an administrator.
+// A revoked bootstrap token's hash is remembered (migrations/0010), so ADMIN_TOKEN, which is
+// stored again at every start, stays revoked once revoked.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { Role } from '../api/principal.ts';
@@ -13,6 +15,8 @@ export interface ApiTokenInfo {
   readonly account: string | undefined;
   readonly label: string;
   readonly createdAt: Date;
+  /** Who created it (an actor as in the access log); undefined for bootstrap tokens and old rows. */
+  readonly createdBy: string | undefined;
   readonly expiresAt: Date | undefined;
   readonly lastUsedAt: Date | undefined;
 }
@@ -24,11 +28,19 @@ export interface TokenGrant {
   readonly role: Role;
 }
 
+/** What ensureBootstrap() found: the token works, was stored now, or was revoked and stays so. */
+export type BootstrapTokenState = 'valid' | 'added' | 'revoked';
+
 export interface ApiTokenStore {
-  /** Stores SHA-256(token) with a label, for an account or none (bootstrap); returns its id. */
-  add(token: string, label: string, opts?: { account?: string; expiresAt?: Date }): Promise<string>;
+  /**
+   * Stores SHA-256(token) with a label, for an account or none (bootstrap); returns its id.
+   * Undefined, and nothing stored, for a bootstrap token that was revoked: it stays revoked.
+   */
+  add(token: string, label: string, opts?: { account?: string; expiresAt?: Date; createdBy?: string }): Promise<string | undefined>;
+  /** ADMIN_TOKEN at start: stores it unless it is already valid or was revoked (which it stays). */
+  ensureBootstrap(token: string, label: string): Promise<BootstrapTokenState>;
   /** A new random token for `account`; the token is returned once and only its hash is kept. */
-  create(opts: { account: string; label: string; expiresAt?: Date }): Promise<{ token: string; info: ApiTokenInfo }>;
+  create(opts: { account: string; label: string; createdBy: string; expiresAt?: Date }): Promise<{ token: string; info: ApiTokenInfo }>;
   /** What the token grants, or undefined (unknown, revoked, expired). Positive answers are cached briefly. */
   lookup(token: string): Promise<TokenGrant | undefined>;
   /** True when the token is valid (any account). */
@@ -36,8 +48,11 @@ export interface ApiTokenStore {
   get(id: string): Promise<ApiTokenInfo | undefined>;
   /** Ordered by id; `after` is exclusive. */
   list(opts: { account?: string; limit: number; after?: string }): Promise<ApiTokenInfo[]>;
-  /** Deletes the token; false when there was none. Takes effect at once in this process. */
-  revoke(id: string): Promise<boolean>;
+  /**
+   * Deletes the token; false when there was none. Takes effect at once in this process. A
+   * bootstrap token's hash is remembered with `revokedBy`, so it can never be stored again.
+   */
+  revoke(id: string, revokedBy?: string): Promise<boolean>;
   count(): Promise<number>;
   /** Forgets cached grants (after deleting an account, whose tokens the database removed). */
   clearCache(): void;
@@ -73,6 +88,7 @@ interface InfoRow {
   account: string | null;
   label: string;
   created_at: Date;
+  created_by: string | null;
   expires_at: Date | null;
   last_used_at: Date | null;
 }
@@ -81,6 +97,7 @@ const toInfo = (r: InfoRow): ApiTokenInfo => ({
   account: r.account ?? undefined,
   label: r.label,
   createdAt: r.created_at,
+  createdBy: r.created_by ?? undefined,
   expiresAt: r.expires_at ?? undefined,
   lastUsedAt: r.last_used_at ?? undefined,
 });
@@ -122,19 +139,29 @@ export function createApiTokenStore(sql: Sql, opts: ApiTokenStoreOptions = {}): 
     return grant;
   };
 
+  const add: ApiTokenStore['add'] = async (token, label, o = {}) => {
+    const hash = hashToken(token);
+    // One statement: a bootstrap token is inserted only if its hash was never revoked.
+    const [row] = await sql<{ id: string }[]>`
+      INSERT INTO admin_tokens (token_hash, label, account, expires_at, created_by)
+      SELECT ${hash}, ${label}, ${o.account ?? null}, ${o.expiresAt ?? null}, ${o.createdBy ?? null}
+      WHERE ${o.account !== undefined} OR NOT EXISTS (SELECT 1 FROM revoked_bootstrap_tokens WHERE token_hash = ${hash})
+      RETURNING id`;
+    return row === undefined ? undefined : String(row.id);
+  };
+
   return {
-    async add(token, label, o = {}) {
-      const [row] = await sql<{ id: string }[]>`
-        INSERT INTO admin_tokens (token_hash, label, account, expires_at)
-        VALUES (${hashToken(token)}, ${label}, ${o.account ?? null}, ${o.expiresAt ?? null}) RETURNING id`;
-      return String(row?.id);
+    add,
+    async ensureBootstrap(token, label) {
+      if ((await lookup(token)) !== undefined) return 'valid';
+      return (await add(token, label)) === undefined ? 'revoked' : 'added';
     },
-    async create({ account, label, expiresAt }) {
+    async create({ account, label, expiresAt, createdBy }) {
       const token = generateToken();
       const [row] = await sql<InfoRow[]>`
-        INSERT INTO admin_tokens (token_hash, label, account, expires_at)
-        VALUES (${hashToken(token)}, ${label}, ${account}, ${expiresAt ?? null})
-        RETURNING id, account, label, created_at, expires_at, last_used_at`;
+        INSERT INTO admin_tokens (token_hash, label, account, expires_at, created_by)
+        VALUES (${hashToken(token)}, ${label}, ${account}, ${expiresAt ?? null}, ${createdBy})
+        RETURNING id, account, label, created_at, created_by, expires_at, last_used_at`;
       if (row === undefined) throw new Error('token insert returned no row');
       return { token, info: toInfo(row) };
     },
@@ -144,21 +171,28 @@ export function createApiTokenStore(sql: Sql, opts: ApiTokenStoreOptions = {}): 
     },
     async get(id) {
       if (!isTokenId(id)) return undefined;
-      const [row] = await sql<InfoRow[]>`SELECT id, account, label, created_at, expires_at, last_used_at FROM admin_tokens WHERE id = ${id}`;
+      const [row] = await sql<InfoRow[]>`SELECT id, account, label, created_at, created_by, expires_at, last_used_at FROM admin_tokens WHERE id = ${id}`;
       return row === undefined ? undefined : toInfo(row);
     },
     async list({ account, limit, after }) {
       const rows = await sql<InfoRow[]>`
-        SELECT id, account, label, created_at, expires_at, last_used_at FROM admin_tokens
+        SELECT id, account, label, created_at, created_by, expires_at, last_used_at FROM admin_tokens
         WHERE true
           ${account === undefined ? sql`` : sql`AND account = ${account}`}
           ${after === undefined ? sql`` : sql`AND id > ${after}`}
         ORDER BY id LIMIT ${limit}`;
       return rows.map(toInfo);
     },
-    async revoke(id) {
+    async revoke(id, revokedBy = 'unknown') {
       if (!isTokenId(id)) return false;
-      const rows = await sql`DELETE FROM admin_tokens WHERE id = ${id} RETURNING id`;
+      const rows = await sql`
+        WITH gone AS (DELETE FROM admin_tokens WHERE id = ${id} RETURNING token_hash, account),
+        remembered AS (
+          INSERT INTO revoked_bootstrap_tokens (token_hash, revoked_by)
+          SELECT token_hash, ${revokedBy} FROM gone WHERE account IS NULL
+          ON CONFLICT (token_hash) DO NOTHING
+        )
+        SELECT 1 FROM gone`;
       // The cache is keyed by token hash, which we no longer know: drop it all (revocations are rare).
       cache.clear();
       return rows.length === 1;

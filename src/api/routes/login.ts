@@ -41,6 +41,8 @@ const meSchema = {
     role: { type: 'string', enum: [...ROLES] },
     via: { type: 'string', enum: ['session', 'token'] },
     csrfToken: { type: ['string', 'null'] },
+    /** The id of the bearer token used (null for the console session). */
+    tokenId: { type: ['string', 'null'] },
   },
 } as const;
 
@@ -141,7 +143,7 @@ export function loginRoutes(deps: LoginRoutesDeps): FastifyPluginAsync {
         csrfToken = cookie === undefined ? null : ((await sessions.lookup(cookie))?.csrfToken ?? null);
       }
       void reply.header('Cache-Control', 'no-store');
-      return { username: principal.actor, role: principal.role, via: principal.via, csrfToken };
+      return { username: principal.actor, role: principal.role, via: principal.via, csrfToken, tokenId: principal.tokenId ?? null };
     });
   };
 }

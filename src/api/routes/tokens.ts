@@ -1,6 +1,10 @@
 // API tokens: POST/GET /api/v1/tokens, DELETE /api/v1/tokens/:id. An administrator manages every
 // account's tokens; anyone else only their own (someone else's token id answers 404, so ids of
 // other accounts' tokens are not confirmed). The token is in the 201 answer and nowhere else.
+// Every account token expires (TOKEN_LIFETIME_DAYS when the caller names no time, at most
+// TOKEN_MAX_LIFETIME_DAYS ahead): a stolen console session must not become a permanent token.
+// Only bootstrap tokens (ADMIN_TOKEN, CLI) never expire. Each token records who created it, as
+// does its token.create access-log entry, so a token an admin minted for an officer is known.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ConsoleAccountStore } from '../../accounts/account-store.ts';
 import type { AccessLog } from '../../audit/access-log.types.ts';
@@ -14,18 +18,27 @@ export interface TokensRoutesDeps {
   readonly tokens: ApiTokenStore;
   readonly accounts: ConsoleAccountStore;
   readonly accessLog: AccessLog;
+  /** Lifetime of a token created without expiresAt (TOKEN_LIFETIME_DAYS). Default 90 days. */
+  readonly defaultLifetimeMs?: number;
+  /** Farthest expiresAt accepted (TOKEN_MAX_LIFETIME_DAYS). Default 365 days. */
+  readonly maxLifetimeMs?: number;
   readonly now?: () => number;
 }
+
+const DAY_MS = 24 * 3600_000;
+export const DEFAULT_TOKEN_LIFETIME_MS = 90 * DAY_MS;
+export const DEFAULT_TOKEN_MAX_LIFETIME_MS = 365 * DAY_MS;
 
 const nullableDate = { type: ['string', 'null'], format: 'date-time' } as const;
 export const tokenSchema = {
   type: 'object',
-  required: ['id', 'account', 'label', 'createdAt', 'expiresAt', 'lastUsedAt'],
+  required: ['id', 'account', 'label', 'createdAt', 'createdBy', 'expiresAt', 'lastUsedAt'],
   properties: {
     id: { type: 'string' },
     account: { type: ['string', 'null'] },
     label: { type: 'string' },
     createdAt: { type: 'string', format: 'date-time' },
+    createdBy: { type: ['string', 'null'] },
     expiresAt: nullableDate,
     lastUsedAt: nullableDate,
   },
@@ -36,16 +49,18 @@ const toJson = (t: ApiTokenInfo) => ({
   account: t.account ?? null,
   label: t.label,
   createdAt: t.createdAt.toISOString(),
+  createdBy: t.createdBy ?? null,
   expiresAt: t.expiresAt?.toISOString() ?? null,
   lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
 });
 
 const canManage = (p: Principal, account: string | undefined) => p.role === 'admin' || (account !== undefined && p.account === account);
-/** Tokens are for scripts; one that never expires is allowed, but not one past ~10 years. */
-const MAX_LIFETIME_MS = 3650 * 24 * 3600 * 1000;
 
 export function tokensRoutes(deps: TokensRoutesDeps): FastifyPluginAsync {
   const now = deps.now ?? Date.now;
+  const maxLifetimeMs = deps.maxLifetimeMs ?? DEFAULT_TOKEN_MAX_LIFETIME_MS;
+  const defaultLifetimeMs = Math.min(deps.defaultLifetimeMs ?? DEFAULT_TOKEN_LIFETIME_MS, maxLifetimeMs);
+  const maxDays = Math.floor(maxLifetimeMs / DAY_MS);
   const noSuchToken = (id: string) => notFound(`There is no token ${id}.`, 'urn:warden:problem:token-not-found', 'No such token');
   return async (app) => {
     app.post<{ Body: { account: string; expiresAt?: string; label?: string } }>(
@@ -71,15 +86,15 @@ export function tokensRoutes(deps: TokensRoutesDeps): FastifyPluginAsync {
         const principal = principalOf(request);
         const { account, label } = request.body;
         if (!canManage(principal, account)) throw forbidden(`${principal.actor} may only create tokens for their own account.`);
-        let expiresAt: Date | undefined;
-        if (request.body.expiresAt !== undefined) {
-          expiresAt = new Date(request.body.expiresAt);
-          if (expiresAt.getTime() <= now()) throw badRequest('expiresAt: must be in the future.');
-          if (expiresAt.getTime() > now() + MAX_LIFETIME_MS) throw badRequest('expiresAt: at most ten years ahead.');
-        }
+        const t = now();
+        const expiresAt = request.body.expiresAt === undefined ? new Date(t + defaultLifetimeMs) : new Date(request.body.expiresAt);
+        if (expiresAt.getTime() <= t) throw badRequest('expiresAt: must be in the future.');
+        if (expiresAt.getTime() > t + maxLifetimeMs) throw badRequest(`expiresAt: at most ${maxDays} days ahead (TOKEN_MAX_LIFETIME_DAYS).`);
         if ((await deps.accounts.get(account)) === undefined) throw notFound(`There is no console account ${account}.`, 'urn:warden:problem:user-not-found', 'No such account');
-        const { token, info } = await deps.tokens.create({ account, label: label ?? `created by ${principal.actor}`, ...(expiresAt && { expiresAt }) });
-        await deps.accessLog.record({ principal, ip: request.ip, action: 'token.create', query: { account, tokenId: info.id, expiresAt: info.expiresAt?.toISOString() ?? null } });
+        const createdBy = principal.actor;
+        const { token, info } = await deps.tokens.create({ account, label: label ?? `created by ${createdBy}`, createdBy, expiresAt });
+        // The entry's actor is the creator; account names whose token it is (another's when an admin mints it).
+        await deps.accessLog.record({ principal, ip: request.ip, action: 'token.create', query: { account, tokenId: info.id, createdBy, expiresAt: info.expiresAt?.toISOString() ?? null } });
         return reply.code(201).header('Cache-Control', 'no-store').send({ ...toJson(info), token });
       },
     );
@@ -117,7 +132,7 @@ export function tokensRoutes(deps: TokensRoutesDeps): FastifyPluginAsync {
         const { id } = request.params;
         const info = await deps.tokens.get(id);
         if (info === undefined || !canManage(principal, info.account)) throw noSuchToken(id);
-        if (!(await deps.tokens.revoke(id))) throw noSuchToken(id);
+        if (!(await deps.tokens.revoke(id, principal.actor))) throw noSuchToken(id);
         await deps.accessLog.record({ principal, ip: request.ip, action: 'token.revoke', query: { tokenId: id, account: info.account ?? null } });
         return reply.code(204).send();
       },
