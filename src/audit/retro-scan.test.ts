@@ -103,6 +103,23 @@ describe('RetroScanner', () => {
     expect((await retroIncidents('bomb')).length).toBe(before);
   });
 
+  it('opens nothing for a message that already has an incident for the rule, whatever its status', async () => {
+    await addRule('judged', { keywords: ['bomb', '炸弹'] });
+    // Live incidents naming the rule: m-40 reviewed as a false positive, m-60 still open (among other rules).
+    await db.sql`
+      INSERT INTO incidents (stanza_id, message_ts, verdict, severity, rule_ids, matches, from_bare, to_bare, status, disposition, resolved_at)
+      VALUES ('m-40', ${at(40).toISOString()}::timestamptz, 'flag', 'high', '{judged}', '[]', 'mallory@example.org', 'bob@example.org', 'resolved', 'false_positive', now()),
+             ('m-60', ${at(60).toISOString()}::timestamptz, 'flag', 'high', '{other,judged}', '[]', 'mallory@example.org', 'bob@example.org', 'open', NULL, NULL)`;
+    const job = await queueRetroScan(db.sql, { ruleId: 'judged' });
+    await runToEnd(new RetroScanner({ sql: db.sql, log: silentLogger, batchSize: 25 }));
+    // Every hit is counted, and each has an incident for the rule: the live one, or a new one.
+    expect(await getRetroScan(db.sql, job!.id)).toMatchObject({ status: 'done', hits: hitIds().length });
+    const opened = (await retroIncidents('judged')).map((i) => i.stanza_id);
+    expect(opened.sort()).toEqual(hitIds((i) => i !== 40 && i !== 60).sort());
+    const [m40] = await db.sql<{ n: string }[]>`SELECT count(*) AS n FROM incidents WHERE stanza_id = 'm-40' AND 'judged' = ANY (rule_ids)`;
+    expect(Number(m40!.n)).toBe(1);
+  });
+
   it('honours since/until and the rule\'s scope', async () => {
     await addRule('bomb-outbound', { keywords: ['bomb', '炸弹'], scope: { directions: ['outbound'] } });
     const job = await queueRetroScan(db.sql, { ruleId: 'bomb-outbound', since: at(50), until: at(150) });

@@ -14,11 +14,15 @@
 // - Live traffic first: each batch is one small indexed query plus one write, and the scanner
 //   yields to the event loop (setImmediate) between batches. On the embedded store, which runs
 //   one statement at a time for everyone, that keeps archive commits from queueing behind a scan.
-// - One incident per hit message (source 'retro-scan', its verdict the rule's action), unless a
-//   retro-scan incident for the same message and rule exists (unique index, migration 0007).
+// - One incident per hit message (source 'retro-scan', its verdict the rule's action), unless the
+//   message already has an incident naming the rule — live or from an earlier scan, open or
+//   judged: an officer's verdict on a message stands, and rule statistics count it once. (The
+//   unique index of migration 0007 also keeps two scans running at once from both opening one.)
 //   A 'hold' found in retrospect holds nothing (the message was delivered or decided long
 //   ago): its incident has no hold_state.
-import type { Sql } from 'postgres';
+// - Starting and cancelling a job take an optional step run in the same transaction (the
+//   officer's access-log entry, from the API), committed with the job row or not at all.
+import type { Sql, TransactionSql } from 'postgres';
 import type { Logger } from '../log.ts';
 import {
   compilePolicy,
@@ -46,7 +50,7 @@ export interface RetroScanJob {
   readonly total: number | null;
   /** Messages scanned so far. */
   readonly scanned: number;
-  /** Messages the rule matched; each has a retro-scan incident (this job's, or an earlier run's). */
+  /** Messages the rule matched; each has an incident for the rule (this job's, an earlier run's, or a live one). */
   readonly hits: number;
   readonly startedAt: Date | null;
   readonly finishedAt: Date | null;
@@ -91,14 +95,37 @@ function toJob(r: JobRow): RetroScanJob {
 // ---------------------------------------------------------------------------------------------
 // Jobs (what the admin API does)
 
-/** Queues a job; undefined when there is no such rule (or it was deleted). */
-export async function queueRetroScan(sql: Sql, req: { ruleId: string; since?: Date; until?: Date }): Promise<RetroScanJob | undefined> {
-  const [row] = await sql<JobRow[]>`
-    INSERT INTO retro_scans (rule_id, since, until)
-    SELECT id, ${req.since?.toISOString() ?? null}::text::timestamptz, ${req.until?.toISOString() ?? null}::text::timestamptz
-    FROM rules WHERE id = ${req.ruleId} AND deleted_at IS NULL
-    RETURNING ${sql.unsafe(JOB_COLUMNS)}`;
-  return row === undefined ? undefined : toJob(row);
+/**
+ * Runs `change` (undefined when it changed nothing), and `also` after it in the same
+ * transaction when it changed something; without `also`, no transaction is opened.
+ */
+async function changing<R>(sql: Sql, also: ((tx: TransactionSql, result: R) => Promise<void>) | undefined, change: (q: Sql | TransactionSql) => Promise<R | undefined>) {
+  if (also === undefined) return change(sql);
+  let result: R | undefined;
+  await sql.begin(async (tx) => {
+    result = await change(tx);
+    if (result !== undefined) await also(tx, result);
+  });
+  return result;
+}
+
+/**
+ * Queues a job; undefined when there is no such rule (or it was deleted). `also` runs in the same
+ * transaction once the job exists (it is handed the job, e.g. for its id).
+ */
+export async function queueRetroScan(
+  sql: Sql,
+  req: { ruleId: string; since?: Date; until?: Date },
+  also?: (tx: TransactionSql, job: RetroScanJob) => Promise<void>,
+): Promise<RetroScanJob | undefined> {
+  return changing(sql, also, async (q) => {
+    const [row] = await q<JobRow[]>`
+      INSERT INTO retro_scans (rule_id, since, until)
+      SELECT id, ${req.since?.toISOString() ?? null}::text::timestamptz, ${req.until?.toISOString() ?? null}::text::timestamptz
+      FROM rules WHERE id = ${req.ruleId} AND deleted_at IS NULL
+      RETURNING ${q.unsafe(JOB_COLUMNS)}`;
+    return row === undefined ? undefined : toJob(row);
+  });
 }
 
 export async function getRetroScan(sql: Sql, id: string): Promise<RetroScanJob | undefined> {
@@ -106,12 +133,20 @@ export async function getRetroScan(sql: Sql, id: string): Promise<RetroScanJob |
   return row === undefined ? undefined : toJob(row);
 }
 
-/** Cancels a queued or running job (a running one stops after its current batch); returns the job, undefined when none. */
-export async function cancelRetroScan(sql: Sql, id: string): Promise<RetroScanJob | undefined> {
-  await sql`
-    UPDATE retro_scans SET status = 'cancelled', finished_at = now(), lease_until = NULL
-    WHERE id = ${id}::bigint AND status IN ('queued', 'running')`;
-  return getRetroScan(sql, id);
+/**
+ * Cancels a queued or running job (a running one stops after its current batch); returns the
+ * job, undefined when none. `also` runs in the cancellation's transaction (handed the cancelled
+ * job), only when the job was still queued or running (cancelling a finished job changes nothing).
+ */
+export async function cancelRetroScan(sql: Sql, id: string, also?: (tx: TransactionSql, job: RetroScanJob) => Promise<void>): Promise<RetroScanJob | undefined> {
+  const cancelled = await changing(sql, also, async (q) => {
+    const [row] = await q<JobRow[]>`
+      UPDATE retro_scans SET status = 'cancelled', finished_at = now(), lease_until = NULL
+      WHERE id = ${id}::bigint AND status IN ('queued', 'running')
+      RETURNING ${q.unsafe(JOB_COLUMNS)}`;
+    return row === undefined ? undefined : toJob(row);
+  });
+  return cancelled ?? getRetroScan(sql, id);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -423,6 +458,9 @@ export class RetroScanner {
              AS h(stanza_id, ts, matches, from_bare, to_bare)
         -- A data-modifying CTE runs whether referenced or not: gate it on the job update.
         WHERE EXISTS (SELECT 1 FROM job)
+          -- Not a second incident for a message that has one naming this rule (live or earlier
+          -- scan, open or judged); incidents_stanza_id makes this one probe per hit.
+          AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.stanza_id = h.stanza_id AND i.rule_ids @> ARRAY[${rule.id}::text])
         ON CONFLICT (stanza_id, rule_ids) WHERE source = 'retro-scan' DO NOTHING
       )
       SELECT * FROM job`;

@@ -1,5 +1,5 @@
-// GET /api/v1/rules/stats over a real database: incidents opened by the ArchiveWriter, resolved
-// through the incident store, counted per rule.
+// GET /api/v1/rules/stats over a real database: incidents opened by the ArchiveWriter (and by a
+// retro-scan), resolved through the incident store, counted per rule.
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { fakeApiDeps } from '../../../test/support/fake-auth.ts';
 import type { RuleMatch } from '../../audit/archive-record.ts';
 import { ArchiveWriter } from '../../audit/archive-writer.ts';
 import { createIncidentStore, type Disposition, type IncidentStore } from '../../audit/incident-store.ts';
+import { queueRetroScan, RetroScanner } from '../../audit/retro-scan.ts';
 import { silentLogger } from '../../log.ts';
 import { buildApiApp } from '../app.ts';
 import { falsePositiveRate, ruleStatsRoutes } from './rule-stats.ts';
@@ -138,4 +139,36 @@ describe('GET /api/v1/rules/stats', () => {
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     },
   );
+});
+
+describe('GET /api/v1/rules/stats after a retro-scan', () => {
+  it('counts a message the rule already flagged live once, keeping the officer\'s verdict', async () => {
+    const db = await openTestDatabase();
+    const writer = new ArchiveWriter(db.sql, 'rule-stats-retro-test', silentLogger);
+    try {
+      const store = createIncidentStore(db.sql);
+      await db.sql`INSERT INTO rules (id, name, type, keywords, action, severity) VALUES ('secret', 'Secrets', 'keywords', '{secret}', 'flag', 'medium')`;
+      const matches: RuleMatch[] = [{ ruleId: 'secret', ruleName: 'Secrets', action: 'flag', severity: 'medium', start: 4, end: 10, match: 'secret' }];
+      const ts = new Date(Date.now() - 60_000);
+      const live = await writer.append(archiveEntry({ ts, stanzaId: randomUUID(), fromBare: 'alice@example.org', toBare: 'bob@example.org', body: 'the secret plan', verdict: 'flag', matches }));
+      // A message the rule did not flag live (it came before the rule): the scan opens its incident.
+      await writer.append(archiveEntry({ ts, stanzaId: randomUUID(), fromBare: 'alice@example.org', toBare: 'bob@example.org', body: 'another secret' }));
+      expect((await store.resolve(live.incidentId!, 'false_positive', 'olivia')).ok).toBe(true);
+      const app = await buildApiApp(fakeApiDeps('example.org', { 'officer-token_0123456789': 'officer' }), {
+        resources: [{ prefix: '/v1/rules/stats', plugin: ruleStatsRoutes({ store }) }],
+      });
+      try {
+        const secret = async () => ((await app.inject({ method: 'GET', url: '/api/v1/rules/stats', headers: OFFICER })).json() as { items: Array<Record<string, unknown>> }).items[0];
+        expect(await secret()).toMatchObject({ ruleId: 'secret', hits: 1, open: 0, falsePositive: 1 });
+        await queueRetroScan(db.sql, { ruleId: 'secret' });
+        while (await new RetroScanner({ sql: db.sql, log: silentLogger }).runOnce());
+        expect(await secret()).toMatchObject({ ruleId: 'secret', hits: 2, open: 1, falsePositive: 1, falsePositiveRate: 1 });
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await writer.close();
+      await db.close();
+    }
+  });
 });
