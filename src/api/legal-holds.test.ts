@@ -36,7 +36,9 @@ beforeEach(async () => {
 const post = (body: unknown, headers: Record<string, string> = OFFICER) =>
   app.inject({ method: 'POST', url: '/api/v1/legal-holds', headers, payload: body as Record<string, unknown> });
 const list = (query = '', headers: Record<string, string> = OFFICER) => app.inject({ method: 'GET', url: `/api/v1/legal-holds${query}`, headers });
-const release = (id: string, headers: Record<string, string> = OFFICER) => app.inject({ method: 'DELETE', url: `/api/v1/legal-holds/${id}`, headers });
+/** `body` null: a DELETE with no body at all. */
+const release = (id: string, headers: Record<string, string> = OFFICER, body: unknown = { reason: 'Matter settled' }) =>
+  app.inject({ method: 'DELETE', url: `/api/v1/legal-holds/${id}`, headers, ...(body !== null && { payload: body as Record<string, unknown> }) });
 
 describe('/api/v1/legal-holds', () => {
   it('answers 401 without credentials and 403 to auditors and admins, on every route', async () => {
@@ -69,6 +71,7 @@ describe('/api/v1/legal-holds', () => {
       createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       releasedBy: null,
       releasedAt: null,
+      releaseReason: null,
     });
     expect(logged).toEqual([
       {
@@ -116,9 +119,16 @@ describe('/api/v1/legal-holds', () => {
     logged.length = 0;
     const res = await release(id);
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ id, kind: 'user', jid: 'alice@example.org', releasedBy: 'officer-tester', releasedAt: expect.stringMatching(/^\d{4}-/) });
+    expect(res.json()).toMatchObject({
+      id,
+      kind: 'user',
+      jid: 'alice@example.org',
+      releasedBy: 'officer-tester',
+      releasedAt: expect.stringMatching(/^\d{4}-/),
+      releaseReason: 'Matter settled',
+    });
     expect(logged).toEqual([
-      expect.objectContaining({ action: 'legal-hold.release', query: { id }, detail: { holdId: id, kind: 'user', jid: 'alice@example.org' } }),
+      expect.objectContaining({ action: 'legal-hold.release', query: { id, reason: 'Matter settled' }, detail: { holdId: id, kind: 'user', jid: 'alice@example.org' } }),
     ]);
     const again = await release(id);
     expect(again.statusCode).toBe(409);
@@ -129,6 +139,22 @@ describe('/api/v1/legal-holds', () => {
       expect(r.json()).toMatchObject({ type: 'urn:warden:problem:legal-hold-not-found' });
     }
     expect(logged).toHaveLength(1);
+  });
+
+  it.each([
+    ['no body', null],
+    ['no reason', {}],
+    ['an empty reason', { reason: '' }],
+    ['a reason of only spaces', { reason: '   ' }],
+    ['a reason too long', { reason: 'x'.repeat(2001) }],
+  ])('answers 400 to a release with %s, and releases nothing', async (_what, body) => {
+    const { id } = (await post({ kind: 'user', jid: 'alice', reason: 'r' })).json<{ id: string }>();
+    logged.length = 0;
+    const res = await release(id, OFFICER, body);
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect((await list('?active=true')).json<{ items: { id: string }[] }>().items.map((h) => h.id)).toEqual([id]);
+    expect(logged).toEqual([]);
   });
 
   it('lists newest first in cursor pages, filtered by active', async () => {

@@ -70,20 +70,21 @@ describe('LegalHoldStore', () => {
 
   it('releases once', async () => {
     const h = await store.create({ kind: 'user', jid: 'dave@x' }, 'r', 'o');
-    const first = await store.release(h.id, 'officer-3');
-    expect(first).toMatchObject({ ok: true, hold: { id: h.id, releasedBy: 'officer-3' } });
+    expect(h.releaseReason).toBeNull();
+    const first = await store.release(h.id, 'officer-3', 'matter settled');
+    expect(first).toMatchObject({ ok: true, hold: { id: h.id, releasedBy: 'officer-3', releaseReason: 'matter settled' } });
     expect(first.ok && first.hold.releasedAt).toBeInstanceOf(Date);
-    expect(await store.release(h.id, 'officer-4')).toMatchObject({ ok: false, reason: 'already-released', hold: { releasedBy: 'officer-3' } });
-    expect(await store.release('999999', 'o')).toEqual({ ok: false, reason: 'not-found' });
-    expect(await store.release('nope', 'o')).toEqual({ ok: false, reason: 'not-found' });
+    expect(await store.release(h.id, 'officer-4', 'again')).toMatchObject({ ok: false, reason: 'already-released', hold: { releasedBy: 'officer-3', releaseReason: 'matter settled' } });
+    expect(await store.release('999999', 'o', 'r')).toEqual({ ok: false, reason: 'not-found' });
+    expect(await store.release('nope', 'o', 'r')).toEqual({ ok: false, reason: 'not-found' });
   });
 
   it('lists newest first in pages, filtered by active', async () => {
     await db.sql`TRUNCATE legal_holds`;
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) ids.push((await store.create({ kind: 'user', jid: `u${i}@x` }, `r${i}`, 'o')).id);
-    await store.release(ids[1]!, 'o');
-    await store.release(ids[4]!, 'o');
+    await store.release(ids[1]!, 'o', 'r');
+    await store.release(ids[4]!, 'o', 'r');
     const all: string[] = [];
     let cursor: string | undefined;
     for (;;) {

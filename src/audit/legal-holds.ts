@@ -6,7 +6,13 @@
 //
 // A conversation is stored as its pair in byte order (jid_a < jid_b, COLLATE "C" in 0008), so
 // {a, b} and {b, a} are the same hold and retention finds it with one equality test. Holds are
-// released, never deleted: the row stays as the record of what was held, by whom and when.
+// released, never deleted: the row stays as the record of what was held, by whom, when and why
+// (placing and releasing each take a reason).
+//
+// A hold is in force from the moment create() returns: its INSERT waits for a retention batch in
+// progress (which holds legal_holds in SHARE mode, retention.ts), and its created_at is
+// clock_timestamp() taken after that wait — so every row retention deleted was deleted before
+// created_at, and none after.
 import type { Sql } from 'postgres';
 import { InvalidCursorError } from './invalid-cursor-error.ts';
 
@@ -24,6 +30,8 @@ export type LegalHold = LegalHoldTarget & {
   readonly createdAt: Date;
   readonly releasedBy: string | null;
   readonly releasedAt: Date | null;
+  /** Why it was released (null while in force). */
+  readonly releaseReason: string | null;
 };
 
 export interface LegalHoldPage {
@@ -55,8 +63,8 @@ export interface LegalHoldStore {
   get(id: string): Promise<LegalHold | undefined>;
   /** Newest first. Throws InvalidCursorError for a cursor this store did not hand out. */
   list(filter: LegalHoldListFilter): Promise<LegalHoldPage>;
-  /** Ends a hold; at most once (a second release answers 'already-released'). */
-  release(id: string, releasedBy: string): Promise<ReleaseResult>;
+  /** Ends a hold, saying why; at most once (a second release answers 'already-released'). */
+  release(id: string, releasedBy: string, reason: string): Promise<ReleaseResult>;
 }
 
 /**
@@ -85,6 +93,7 @@ interface HoldRow {
   created_at: Date;
   released_by: string | null;
   released_at: Date | null;
+  release_reason: string | null;
 }
 
 function toHold(r: HoldRow): LegalHold {
@@ -95,11 +104,12 @@ function toHold(r: HoldRow): LegalHold {
     createdAt: r.created_at,
     releasedBy: r.released_by,
     releasedAt: r.released_at,
+    releaseReason: r.release_reason,
   };
   return r.kind === 'user' ? { kind: 'user', jid: r.jid_a, ...common } : { kind: 'conversation', a: r.jid_a, b: r.jid_b ?? '', ...common };
 }
 
-const COLUMNS = 'id, kind, jid_a, jid_b, reason, created_by, created_at, released_by, released_at';
+const COLUMNS = 'id, kind, jid_a, jid_b, reason, created_by, created_at, released_by, released_at, release_reason';
 
 export function createLegalHoldStore(sql: Sql): LegalHoldStore {
   const store: LegalHoldStore = {
@@ -123,15 +133,17 @@ export function createLegalHoldStore(sql: Sql): LegalHoldStore {
       }
       if (id !== undefined && !isLegalHoldId(id)) throw new RangeError(`not a legal hold id: ${id}`);
       // The id is an identity column; a reserved one (from its own sequence) goes in with OVERRIDING.
+      // created_at: clock_timestamp() is evaluated when the row is formed, after the INSERT got its
+      // table lock (now() would be the statement's start, before any wait for a retention batch).
       const [row] =
         id === undefined
           ? await sql<HoldRow[]>`
-              INSERT INTO legal_holds (kind, jid_a, jid_b, reason, created_by)
-              VALUES (${target.kind}, ${jidA}, ${jidB}, ${reason}, ${createdBy})
+              INSERT INTO legal_holds (kind, jid_a, jid_b, reason, created_by, created_at)
+              VALUES (${target.kind}, ${jidA}, ${jidB}, ${reason}, ${createdBy}, clock_timestamp())
               RETURNING ${sql.unsafe(COLUMNS)}`
           : await sql<HoldRow[]>`
-              INSERT INTO legal_holds (id, kind, jid_a, jid_b, reason, created_by) OVERRIDING SYSTEM VALUE
-              VALUES (${id}::bigint, ${target.kind}, ${jidA}, ${jidB}, ${reason}, ${createdBy})
+              INSERT INTO legal_holds (id, kind, jid_a, jid_b, reason, created_by, created_at) OVERRIDING SYSTEM VALUE
+              VALUES (${id}::bigint, ${target.kind}, ${jidA}, ${jidB}, ${reason}, ${createdBy}, clock_timestamp())
               RETURNING ${sql.unsafe(COLUMNS)}`;
       if (row === undefined) throw new Error('INSERT … RETURNING gave no row');
       return toHold(row);
@@ -158,11 +170,13 @@ export function createLegalHoldStore(sql: Sql): LegalHoldStore {
       return { items, next: rows.length > filter.limit && last !== undefined ? last.id : null };
     },
 
-    async release(id, releasedBy) {
+    async release(id, releasedBy, reason) {
       if (!isLegalHoldId(id)) return { ok: false, reason: 'not-found' };
       // `released_at IS NULL` in the WHERE makes the release happen once, whoever clicks.
+      // clock_timestamp(): after any wait for a retention batch (as created_at), so no deletion
+      // can carry a time before the release while having happened under the hold.
       const [row] = await sql<HoldRow[]>`
-        UPDATE legal_holds SET released_by = ${releasedBy}, released_at = now()
+        UPDATE legal_holds SET released_by = ${releasedBy}, released_at = clock_timestamp(), release_reason = ${reason}
         WHERE id = ${id}::bigint AND released_at IS NULL
         RETURNING ${sql.unsafe(COLUMNS)}`;
       if (row !== undefined) return { ok: true, hold: toHold(row) };

@@ -1,5 +1,6 @@
 // Retention on a real database: what goes, what stays, what is left behind (tombstones, the
 // access log), and that archive verification still holds.
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RecordingAccessLog } from '../../test/support/access-log.ts';
 import { archiveEntry } from '../../test/support/archive.ts';
@@ -10,7 +11,7 @@ import { ensureArchivePartitions } from './archive-partitions.ts';
 import { verifyArchive } from './archive-verify.ts';
 import { ArchiveWriter } from './archive-writer.ts';
 import { createLegalHoldStore } from './legal-holds.ts';
-import { RetentionJob, retentionCutoff, type RetentionOptions } from './retention.ts';
+import { ARCHIVE_COPY_LOCK_KEY, RetentionJob, retentionCutoff, runDigest, type RetentionOptions } from './retention.ts';
 import { SearchIndexer } from './search-indexer.ts';
 
 describe('retentionCutoff', () => {
@@ -57,7 +58,7 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.close());
 beforeEach(async () => {
-  await db.sql`TRUNCATE archive, archive_tombstones, archive_search, incident_events, incidents, legal_holds`;
+  await db.sql`TRUNCATE archive, archive_tombstones, retention_batches, archive_search, incident_events, incidents, legal_holds`;
   await db.sql`UPDATE archive_search_progress SET ts = '-infinity', id = 0`;
   accessLog = new RecordingAccessLog();
 });
@@ -131,7 +132,7 @@ describe('RetentionJob', () => {
     const convHold = await holds.create({ kind: 'conversation', a: 'erin@x', b: 'dave@x' }, 'case 2', 'officer');
     // A released hold holds nothing.
     const gone = await holds.create({ kind: 'user', jid: 'alice@x' }, 'old case', 'officer');
-    await holds.release(gone.id, 'officer');
+    await holds.release(gone.id, 'officer', 'case closed');
 
     const first = await job({ batchSize: 2 }).runOnce();
     expect(first).toMatchObject({ deleted: 2, exemptByHold: 4 });
@@ -140,15 +141,26 @@ describe('RetentionJob', () => {
     for (const e of [fromCarol, toCarol, daveToErin, erinToDave]) expect(kept).toContain(e.stanzaId);
     for (const e of [daveToBob, other]) expect(kept).not.toContain(e.stanzaId);
 
-    await holds.release(userHold.id, 'officer');
+    await holds.release(userHold.id, 'officer', 'case closed');
     expect(await job().runOnce()).toMatchObject({ deleted: 2, exemptByHold: 2 });
     expect(await stanzaIds()).not.toContain(fromCarol.stanzaId);
     expect(await stanzaIds()).not.toContain(toCarol.stanzaId);
 
-    await holds.release(convHold.id, 'officer');
+    await holds.release(convHold.id, 'officer', 'case closed');
     expect(await job().runOnce()).toMatchObject({ deleted: 2, exemptByHold: 0 });
     expect(await count('archive')).toBe(1);
     expect((await verifyArchive(db.sql)).ok).toBe(true);
+  });
+
+  it('keeps the message of an incident resolved as escalated, and deletes it once reopened and resolved otherwise', async () => {
+    const escalated = entry(OLD, 'alice@x', 'bob@x', { verdict: 'flag', matches: [flagMatch] });
+    await write([escalated, entry(OLD, 'alice@x', 'bob@x'), entry(NEW, 'alice@x', 'bob@x')]);
+    await db.sql`UPDATE incidents SET status = 'resolved', disposition = 'escalated' WHERE stanza_id = ${escalated.stanzaId}`;
+    expect(await job().runOnce()).toMatchObject({ deleted: 1, exemptByIncident: 1 });
+    expect(await stanzaIds()).toContain(escalated.stanzaId);
+    await db.sql`UPDATE incidents SET disposition = 'true_positive' WHERE stanza_id = ${escalated.stanzaId}`;
+    expect(await job().runOnce()).toMatchObject({ deleted: 1, exemptByIncident: 0 });
+    expect(await stanzaIds()).not.toContain(escalated.stanzaId);
   });
 
   it('keeps messages an officer still needs (open incident, pending hold) and blanks the matched text of resolved ones it deletes', async () => {
@@ -229,6 +241,142 @@ describe('RetentionJob', () => {
     expect(latencies.length).toBeGreaterThan(1);
     // Generous for a loaded CI machine; a run holding one long transaction would be far over on PGlite.
     expect(Math.max(...latencies)).toBeLessThan(2000);
+  });
+
+  it('records each batch with a digest of its tombstones, and the run with its batches in the access log', async () => {
+    await write([...Array.from({ length: 7 }, () => entry(OLD, 'alice@x', 'bob@x')), entry(NEW, 'alice@x', 'bob@x')]);
+    await write([entry(OLD, 'a@x', 'b@x'), entry(OLD, 'a@x', 'b@x'), entry(NEW, 'a@x', 'b@x')], 'node-2');
+    const r = await job({ batchSize: 4 }).runOnce();
+    expect(r).toMatchObject({ deleted: 9 });
+    const batches = await db.sql<{ id: string; run_id: string; cutoff: Date; deleted: number; digest: Buffer }[]>`
+      SELECT id, run_id, cutoff, deleted, digest FROM retention_batches ORDER BY id`;
+    expect(batches.every((b) => b.run_id === r.runId && b.cutoff.getTime() === r.cutoff.getTime())).toBe(true);
+    expect(batches.reduce((n, b) => n + b.deleted, 0)).toBe(9);
+    // The digest, recomputed here from the tombstones as migrations/0012 defines it.
+    for (const b of batches) {
+      const tombs = await db.sql<{ chain: string; chain_seq: string; hash: Buffer }[]>`
+        SELECT chain, chain_seq, hash FROM archive_tombstones WHERE batch_id = ${b.id}`;
+      tombs.sort((x, y) => Buffer.compare(Buffer.from(x.chain), Buffer.from(y.chain)) || Number(x.chain_seq) - Number(y.chain_seq));
+      const h = createHash('sha256');
+      for (const t of tombs) {
+        const seq = Buffer.alloc(8);
+        seq.writeBigInt64BE(BigInt(t.chain_seq));
+        h.update(Buffer.concat([Buffer.from(t.chain, 'utf8'), Buffer.from([0]), seq, t.hash]));
+      }
+      expect(tombs).toHaveLength(b.deleted);
+      expect(h.digest().equals(b.digest)).toBe(true);
+    }
+    expect(accessLog.entries).toHaveLength(1);
+    expect(accessLog.entries[0]?.detail).toMatchObject({
+      runId: r.runId,
+      deleted: 9,
+      recordedBatches: batches.length,
+      firstBatchId: batches[0]?.id,
+      lastBatchId: batches[batches.length - 1]?.id,
+      batchesDigest: runDigest(batches.map((b) => b.digest)),
+    });
+    expect(accessLog.entries[0]?.detail).not.toHaveProperty('partial');
+    expect((await verifyArchive(db.sql)).ok).toBe(true);
+  });
+
+  it('removes search copies whose archive row is already gone', async () => {
+    await write([entry(OLD, 'alice@x', 'bob@x'), entry(OLD, 'alice@x', 'bob@x'), entry(NEW, 'alice@x', 'bob@x')]);
+    // A copy left behind by an earlier race: its archive row no longer exists.
+    await db.sql`INSERT INTO archive_search (ts, id, content) VALUES ('2024-03-11T00:00:00Z', 987654321, 'a deleted body')`;
+    // A recent copy without its row is not retention's business (the cutoff bounds the sweep).
+    await db.sql`INSERT INTO archive_search (ts, id, content) VALUES ('2024-05-25T00:00:00Z', 987654322, 'recent')`;
+    expect(await job({ batchSize: 1 }).runOnce()).toMatchObject({ deleted: 2, orphansRemoved: 1 });
+    expect((await db.sql<{ content: string }[]>`SELECT content FROM archive_search`).map((r) => r.content)).toEqual(['recent']);
+  });
+
+  it('on PostgreSQL, a hold placed while a batch is waiting protects every message it covers from the moment it is placed', async (ctx) => {
+    if (db.embedded) ctx.skip(); // one session: nothing runs concurrently there
+    const resolved = entry(OLD, 'alice@x', 'bob@x', { verdict: 'flag', matches: [flagMatch] });
+    const alice = [resolved, ...Array.from({ length: 5 }, () => entry(OLD, 'alice@x', 'bob@x'))];
+    await write([...alice, entry(NEW, 'z@x', 'y@x')]);
+    await db.sql`UPDATE incidents SET status = 'resolved', disposition = 'true_positive'`;
+    // An officer is editing the (resolved) incident: the first batch (3 rows) waits on its row lock.
+    const officer = await db.sql.reserve();
+    let rowsWhenPlaced = -1;
+    let placedAt: Date | undefined;
+    try {
+      await officer`BEGIN`;
+      await officer`SELECT id FROM incidents FOR UPDATE`;
+      const run = job({ batchSize: 3 }).runOnce();
+      await new Promise((r) => setTimeout(r, 300));
+      const placing = createLegalHoldStore(db.sql)
+        .create({ kind: 'user', jid: 'alice@x' }, 'litigation', 'officer')
+        .then(async (hold) => {
+          // The moment POST /legal-holds would answer 201.
+          rowsWhenPlaced = Number((await db.sql<{ n: string }[]>`SELECT count(*) AS n FROM archive WHERE from_bare = 'alice@x'`)[0]?.n);
+          placedAt = hold.createdAt;
+          return hold;
+        });
+      await new Promise((r) => setTimeout(r, 300));
+      // The hold waits for the batch in progress rather than being "placed" under it.
+      expect(rowsWhenPlaced).toBe(-1);
+      await officer`COMMIT`;
+      const [r] = await Promise.all([run, placing]);
+      // The first batch deleted its three rows before the hold existed; everything after it is kept.
+      expect(r).toMatchObject({ deleted: 3, exemptByHold: 3 });
+      expect(rowsWhenPlaced).toBe(3);
+      const left = Number((await db.sql<{ n: string }[]>`SELECT count(*) AS n FROM archive WHERE from_bare = 'alice@x'`)[0]?.n);
+      expect(left).toBe(rowsWhenPlaced);
+      const tombs = await db.sql<{ deleted_at: Date }[]>`SELECT deleted_at FROM archive_tombstones`;
+      expect(tombs).toHaveLength(3);
+      for (const t of tombs) expect(t.deleted_at.getTime()).toBeLessThan(placedAt!.getTime());
+    } finally {
+      officer.release();
+    }
+  });
+
+  it('on PostgreSQL, records a run that failed part-way with what its committed batches deleted', async (ctx) => {
+    if (db.embedded) ctx.skip();
+    const first = Array.from({ length: 10 }, () => entry(OLD, 'alice@x', 'bob@x'));
+    const flagged = entry(OLD + 86_400_000, 'alice@x', 'bob@x', { verdict: 'flag', matches: [flagMatch] });
+    await write([...first, flagged, ...Array.from({ length: 9 }, () => entry(OLD + 86_400_000, 'alice@x', 'bob@x')), entry(NEW, 'z@x', 'y@x')]);
+    await db.sql`UPDATE incidents SET status = 'resolved', disposition = 'false_positive'`;
+    const officer = await db.sql.reserve();
+    let failure: unknown;
+    try {
+      await officer`BEGIN`;
+      await officer`SELECT id FROM incidents FOR UPDATE`;
+      // The second batch waits on the officer's row lock past lock_timeout and fails.
+      await job({ batchSize: 10 }).runOnce().catch((err: unknown) => (failure = err));
+      await officer`ROLLBACK`;
+    } finally {
+      officer.release();
+    }
+    expect(String(failure)).toMatch(/lock timeout/);
+    expect(await count('archive_tombstones')).toBe(10);
+    expect(accessLog.entries).toHaveLength(1);
+    expect(accessLog.entries[0]).toMatchObject({
+      action: 'retention.run',
+      detail: { deleted: 10, batches: 1, recordedBatches: 1, partial: true, error: expect.stringMatching(/lock timeout/) },
+    });
+    expect((await verifyArchive(db.sql)).ok).toBe(true);
+  }, 20_000);
+
+  it('on PostgreSQL, deletes the search copy a concurrent copier was making of a row it deletes', async (ctx) => {
+    if (db.embedded) ctx.skip();
+    await write([entry(OLD, 'alice@x', 'bob@x'), entry(OLD, 'alice@x', 'bob@x'), entry(NEW, 'alice@x', 'bob@x')]);
+    // A copier (the search indexer's transaction) has read the old rows and is writing their copies.
+    const copier = await db.sql.reserve();
+    let finished = false;
+    try {
+      await copier`BEGIN`;
+      await copier`SELECT pg_advisory_xact_lock_shared(${ARCHIVE_COPY_LOCK_KEY}::bigint)`;
+      await copier`INSERT INTO archive_search (ts, id, content) SELECT ts, id, body FROM archive WHERE ts < '2024-05-01'`;
+      const run = job().runOnce().then((r) => ((finished = true), r));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(finished).toBe(false); // the batch waits for the copy to commit…
+      await copier`COMMIT`;
+      expect(await run).toMatchObject({ deleted: 2 });
+    } finally {
+      copier.release();
+    }
+    // …and then sees it and deletes it with its row.
+    expect(await count('archive_search')).toBe(0);
   });
 
   it('on PostgreSQL, yields to a node holding the retention lock', async (ctx) => {

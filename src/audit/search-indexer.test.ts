@@ -4,6 +4,7 @@ import { silentLogger } from '../log.ts';
 import { ensureArchivePartitions } from './archive-partitions.ts';
 import { searchArchive } from './archive-search.ts';
 import { ArchiveWriter } from './archive-writer.ts';
+import { ARCHIVE_COPY_LOCK_KEY } from './retention.ts';
 import { SearchIndexer } from './search-indexer.ts';
 
 let db: TestDatabase;
@@ -52,5 +53,30 @@ describe('SearchIndexer', () => {
     await writer.append(entry(11, '机密项目 not yet indexed'));
     const page = await searchArchive(db.sql, { q: '机密项目', limit: 50 });
     expect(page.items.map((m) => m.body)).toEqual(expect.arrayContaining(['机密项目 indexed', '机密项目 not yet indexed']));
+  });
+
+  it('on PostgreSQL, waits for a retention batch in progress and does not copy the rows it deleted', async (ctx) => {
+    if (db.embedded) ctx.skip(); // one session: nothing runs concurrently there
+    await db.sql`TRUNCATE archive, archive_search`;
+    await db.sql`UPDATE archive_search_progress SET ts = '-infinity', id = 0`;
+    const writer = new ArchiveWriter(db.sql, 'ix3', silentLogger);
+    await Promise.all([writer.append(entry(20, 'old body, deleted')), writer.append(entry(21, 'kept body'))]);
+    // A retention batch holds the copy lock exclusively and deletes a row (not yet committed).
+    const batch = await db.sql.reserve();
+    let copied: number | undefined;
+    try {
+      await batch`BEGIN`;
+      await batch`SELECT pg_advisory_xact_lock(${ARCHIVE_COPY_LOCK_KEY}::bigint)`;
+      await batch`DELETE FROM archive WHERE stanza_id = 'ix-20'`;
+      const pass = new SearchIndexer(db.sql, silentLogger).runOnce(0).then((n) => (copied = n));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(copied).toBeUndefined(); // waiting: its snapshot would still have the row
+      await batch`COMMIT`;
+      await pass;
+    } finally {
+      batch.release();
+    }
+    expect(copied).toBe(1);
+    expect((await db.sql<{ content: string }[]>`SELECT content FROM archive_search`).map((r) => r.content)).toEqual(['kept body']);
   });
 });

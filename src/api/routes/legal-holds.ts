@@ -3,7 +3,7 @@
 //
 //   POST   /             {"kind":"user","jid","reason"} | {"kind":"conversation","a","b","reason"} → 201 hold
 //   GET    /?active=&limit=&cursor=                                                     → page of holds, newest first
-//   DELETE /:id          releases the hold (the row stays as the record)                → 200 hold; 404; 409 released
+//   DELETE /:id          {"reason"} releases the hold (the row stays as the record)     → 200 hold; 404; 409 released
 //
 // JIDs are bare JIDs or localparts of this server's domain (as in archive search); a full JID is
 // reduced to its bare form, since retention compares bare JIDs.
@@ -35,7 +35,7 @@ export interface LegalHoldsRoutesDeps {
 
 const holdSchema = {
   type: 'object',
-  required: ['id', 'kind', 'reason', 'createdBy', 'createdAt', 'releasedBy', 'releasedAt'],
+  required: ['id', 'kind', 'reason', 'createdBy', 'createdAt', 'releasedBy', 'releasedAt', 'releaseReason'],
   properties: {
     id: { type: 'string' },
     kind: { type: 'string', enum: ['user', 'conversation'] },
@@ -48,8 +48,12 @@ const holdSchema = {
     createdAt: { type: 'string', format: 'date-time' },
     releasedBy: { type: ['string', 'null'] },
     releasedAt: { type: ['string', 'null'], format: 'date-time' },
+    releaseReason: { type: ['string', 'null'] },
   },
 } as const;
+
+// \S: a reason of only whitespace gives none.
+const reasonSchema = { type: 'string', minLength: 1, maxLength: MAX_REASON_CHARS, pattern: '\\S' } as const;
 
 const createBody = {
   type: 'object',
@@ -61,9 +65,16 @@ const createBody = {
     jid: jidParamSchema,
     a: jidParamSchema,
     b: jidParamSchema,
-    // \S: a reason of only whitespace gives none.
-    reason: { type: 'string', minLength: 1, maxLength: MAX_REASON_CHARS, pattern: '\\S' },
+    reason: reasonSchema,
   },
+} as const;
+
+// A release says why, as a placement does (the matter settled, the hold placed in error …).
+const releaseBody = {
+  type: 'object',
+  required: ['reason'],
+  additionalProperties: false,
+  properties: { reason: reasonSchema },
 } as const;
 
 interface CreateBody {
@@ -81,7 +92,16 @@ interface ListQuery {
 
 /** The hold as the API shows it (dates as ISO strings via the serialiser). */
 function holdJson(h: LegalHold): Record<string, unknown> {
-  const common = { id: h.id, kind: h.kind, reason: h.reason, createdBy: h.createdBy, createdAt: h.createdAt, releasedBy: h.releasedBy, releasedAt: h.releasedAt };
+  const common = {
+    id: h.id,
+    kind: h.kind,
+    reason: h.reason,
+    createdBy: h.createdBy,
+    createdAt: h.createdAt,
+    releasedBy: h.releasedBy,
+    releasedAt: h.releasedAt,
+    releaseReason: h.releaseReason,
+  };
   return h.kind === 'user' ? { ...common, jid: h.jid } : { ...common, a: h.a, b: h.b };
 }
 
@@ -146,27 +166,29 @@ export function legalHoldsRoutes(deps: LegalHoldsRoutesDeps): FastifyPluginAsync
       },
     );
 
-    app.delete<{ Params: { id: string } }>(
+    app.delete<{ Params: { id: string }; Body: { reason: string } }>(
       '/:id',
       {
         config: { roles: ['officer'] },
         schema: {
           // Not a pattern: an id that cannot exist is answered 404 like any other unknown one.
           params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 40 } } },
-          response: { 200: holdSchema, 404: problemSchema, 409: problemSchema },
+          body: releaseBody,
+          response: { 200: holdSchema, 400: problemSchema, 404: problemSchema, 409: problemSchema },
         },
       },
       async (request) => {
         const principal = principalOf(request);
         const { id } = request.params;
+        const { reason } = request.body;
         const notFoundProblem = (): ApiProblem => notFound(`There is no legal hold ${JSON.stringify(id)}.`, LegalHoldProblem.notFound, 'No such legal hold');
         const released = (h: LegalHold): ApiProblem =>
           conflict(`Legal hold ${h.id} was already released by ${h.releasedBy ?? 'someone'} at ${h.releasedAt?.toISOString() ?? 'an unknown time'}.`, LegalHoldProblem.alreadyReleased, 'Already released');
         const current = await deps.holds.get(id);
         if (current === undefined) throw notFoundProblem();
         if (current.releasedAt !== null) throw released(current);
-        await deps.accessLog.record({ principal, ip: request.ip, action: 'legal-hold.release', query: { id }, detail: { holdId: current.id, ...targetOf(current) } });
-        const result = await deps.holds.release(id, principal.actor);
+        await deps.accessLog.record({ principal, ip: request.ip, action: 'legal-hold.release', query: { id, reason }, detail: { holdId: current.id, ...targetOf(current) } });
+        const result = await deps.holds.release(id, principal.actor, reason);
         if (result.ok) return holdJson(result.hold);
         // Lost a race with another officer's release (or the hold vanished): say what is now true.
         if (result.reason === 'already-released') throw released(result.hold);
