@@ -1,9 +1,10 @@
-// GET /api/v1/archive/verify through the real app on a real database.
+// GET /api/v1/archive/verify through the real app on a real database, recorded in the real access log.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
 import type { TestDatabase } from '../../test/support/database.ts';
 import { fakeApiDeps } from '../../test/support/fake-auth.ts';
+import { createAccessLogStore, type AccessLogStore } from '../audit/access-log.ts';
 import type { ArchiveEntry } from '../audit/archive-record.ts';
 import { buildApiApp } from './app.ts';
 import { archiveRoutes } from './routes/archive.ts';
@@ -24,9 +25,11 @@ const entry = (i: number): ArchiveEntry =>
 
 let db: TestDatabase;
 let app: FastifyInstance;
+let accessLog: AccessLogStore;
 beforeAll(async () => {
   db = await openArchiveDatabase({ chain: 'node-1', partitionsFrom: new Date(), entries: Array.from({ length: 20 }, (_, i) => entry(i + 1)) });
-  app = await buildApiApp(deps, { resources: [{ prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql }) }] });
+  accessLog = createAccessLogStore(db.sql);
+  app = await buildApiApp(deps, { resources: [{ prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql, accessLog }) }] });
 });
 afterAll(async () => {
   await app?.close();
@@ -42,6 +45,21 @@ describe('GET /api/v1/archive/verify', () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/archive/verify', headers: auth });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ ok: true, chains: [{ chain: 'node-1', rows: 20, tombstoned: 0, ok: true }] });
+    const [entry] = await accessLog.list({ limit: 1 });
+    expect(entry).toMatchObject({ action: 'archive.verify', role: 'auditor', query: {}, detail: { ok: true, chains: 1 } });
+  });
+
+  it('does not answer when the verification cannot be recorded: 503 with Retry-After', async () => {
+    await db.sql.unsafe(`CREATE FUNCTION access_log_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'down (test)'; END $$`);
+    await db.sql`CREATE TRIGGER access_log_down BEFORE INSERT ON access_log FOR EACH STATEMENT EXECUTE FUNCTION access_log_down()`;
+    try {
+      const res = await app.inject({ method: 'GET', url: '/api/v1/archive/verify', headers: auth });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('30');
+      expect(res.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable' });
+    } finally {
+      await db.sql`DROP TRIGGER access_log_down ON access_log`;
+    }
   });
 
   it('answers 404 for a chain with no rows rather than "intact"', async () => {
@@ -66,5 +84,7 @@ describe('GET /api/v1/archive/verify', () => {
         },
       ],
     });
+    const [entry] = await accessLog.list({ limit: 1 });
+    expect(entry).toMatchObject({ action: 'archive.verify', query: { chain: 'node-1' }, detail: { ok: false, chains: 1, broken: ['node-1'] } });
   });
 });

@@ -3,13 +3,23 @@
 // broken, and each broken chain names its first broken row; 404 for a chain with no rows. Rows
 // deleted by retention count as `tombstoned`, not as breaks. It reads the whole archive (or
 // chain): on a large archive it takes a while, so clients should allow a long timeout.
+// Each verification answered is an access-log entry (archive.verify, with its outcome), and is
+// not answered (503) when that entry cannot be written.
 import type { FastifyPluginAsync } from 'fastify';
 import type { Sql } from 'postgres';
+import { createAccessLogStore } from '../../audit/access-log.ts';
+import type { AccessLog } from '../../audit/access-log.types.ts';
 import { verifyArchive } from '../../audit/archive-verify.ts';
+import type { Logger } from '../../log.ts';
+import { recordOrRefuse } from '../access-log-unavailable.ts';
 import { notFound, problemSchema } from '../errors.ts';
+import { principalOf } from '../principal.ts';
 
 export interface ArchiveRoutesDeps {
   readonly sql: Sql;
+  /** Where verifications are recorded; defaults to the access log over `sql`. */
+  readonly accessLog?: AccessLog;
+  readonly log?: Logger;
 }
 
 const chainReportSchema = {
@@ -44,6 +54,7 @@ export const verifyReportSchema = {
 } as const;
 
 export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
+  const accessLog = deps.accessLog ?? createAccessLogStore(deps.sql);
   return async (app) => {
     app.get<{ Querystring: { chain?: string } }>(
       '/verify',
@@ -55,7 +66,7 @@ export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
             additionalProperties: false,
             properties: { chain: { type: 'string', minLength: 1, maxLength: 1023 } },
           },
-          response: { 200: verifyReportSchema, 400: problemSchema, 404: problemSchema },
+          response: { 200: verifyReportSchema, 400: problemSchema, 404: problemSchema, 503: problemSchema },
         },
       },
       async (request) => {
@@ -65,6 +76,18 @@ export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
         if (chain !== undefined && report.chains.every((c) => c.rows + c.tombstoned === 0)) {
           throw notFound(`The archive has no chain ${JSON.stringify(chain)}.`, 'urn:warden:problem:chain-not-found', 'No such chain');
         }
+        const broken = report.chains.filter((c) => !c.ok).map((c) => c.chain);
+        await recordOrRefuse(
+          accessLog,
+          {
+            principal: principalOf(request),
+            ip: request.ip,
+            action: 'archive.verify',
+            query: { ...request.query },
+            detail: { ok: report.ok, chains: report.chains.length, ...(broken.length > 0 && { broken }) },
+          },
+          deps.log,
+        );
         return report;
       },
     );
