@@ -1,10 +1,12 @@
 // The incident webhook against a real HTTP receiver on a free local port: the receiver fails
 // the first attempts, Warden retries with growing delays until it answers 200, every request
-// carries a valid X-Warden-Signature, and what is pending survives a restart of the sender.
+// carries a valid X-Warden-Signature and is on record in the access log before it is sent, and
+// what is pending survives a restart of the sender.
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createAccessLogStore } from '../src/audit/access-log.ts';
 import { createAlerts, type Alerts } from '../src/audit/alerts.ts';
 import { ensureArchivePartitions } from '../src/audit/archive-partitions.ts';
 import { ArchiveWriter } from '../src/audit/archive-writer.ts';
@@ -153,9 +155,19 @@ describe('incident webhook', () => {
     expect(second! - first!).toBeGreaterThanOrEqual(90);
     expect(third! - second!).toBeGreaterThanOrEqual(190);
 
-    const payload = JSON.parse(receiver.requests[2]!.body) as Record<string, unknown>;
+    const payload = JSON.parse(receiver.requests[2]!.body) as Record<string, unknown> & { matches: Array<{ match: string }>; stanzaId: string };
     expect(payload).toMatchObject({ id, verdict: 'flag', severity: 'high', ruleIds: ['r-account'], from: 'alice@example.org', to: 'bob@example.org', status: 'open' });
     expect(await outboxRow(id)).toEqual({ webhook_attempts: 3, webhook_done: true });
+
+    // The payload carries the matched text, so each request is in the access log: by the server,
+    // for that message, to the receiver's host (not its URL, whose query holds a token).
+    expect(payload.matches[0]!.match).toBe('12345678');
+    const entries = (await createAccessLogStore(db.sql).list({ limit: 100, action: 'alert.sent' })).filter((e) => e.query.incident === id).reverse();
+    const host = new URL(receiver.url).host;
+    expect(entries.map((e) => [e.actor, e.messageIds, e.detail])).toEqual(
+      [1, 2, 3].map((attempt) => ['system', [payload.stanzaId], { channel: 'webhook', destination: host, attempt }]),
+    );
+    expect(JSON.stringify(entries)).not.toContain('token=abc');
   });
 
   it('a tampered body does not verify', async () => {

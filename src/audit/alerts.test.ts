@@ -1,6 +1,7 @@
-// Officer alerts: the headline's content (pure), notify() over real incident rows, and the
-// webhook outbox's retry bookkeeping with a fake fetch. The real-HTTP webhook test is
-// test/alerts-webhook.test.ts.
+// Officer alerts: the headline's content (pure), notify() over real incident rows, the webhook
+// outbox's retry bookkeeping with a fake fetch, and the access-log entry each alert carrying
+// message content leaves (real store; "down" is a trigger refusing inserts). The real-HTTP
+// webhook test is test/alerts-webhook.test.ts.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { archiveEntry } from '../../test/support/archive.ts';
@@ -12,6 +13,7 @@ import { NS } from '../ns.ts';
 import type { RuleMatch } from './archive-record.ts';
 import { ensureArchivePartitions } from './archive-partitions.ts';
 import { ArchiveWriter } from './archive-writer.ts';
+import { createAccessLogStore, type AccessLogStore } from './access-log.ts';
 import { createAlerts, matchExcerpt, webhookRetryDelay, webhookSignature } from './alerts.ts';
 import { createIncidentStore, type IncidentStore } from './incident-store.ts';
 
@@ -66,13 +68,27 @@ describe('with incidents in the database', () => {
   let db: TestDatabase;
   let writer: ArchiveWriter;
   let store: IncidentStore;
+  let accessLog: AccessLogStore;
 
   beforeAll(async () => {
     db = await openTestDatabase();
     await ensureArchivePartitions(db.sql, new Date());
     writer = new ArchiveWriter(db.sql, 'alerts-test', silentLogger);
     store = createIncidentStore(db.sql);
+    accessLog = createAccessLogStore(db.sql);
+    await db.sql.unsafe(`CREATE FUNCTION access_log_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'access log down (test)'; END $$`);
   });
+
+  async function withAccessLogDown<T>(fn: () => Promise<T>): Promise<T> {
+    await db.sql`CREATE TRIGGER access_log_down BEFORE INSERT ON access_log FOR EACH STATEMENT EXECUTE FUNCTION access_log_down()`;
+    try {
+      return await fn();
+    } finally {
+      await db.sql`DROP TRIGGER access_log_down ON access_log`;
+    }
+  }
+  const alertEntries = async (incident: string) =>
+    (await accessLog.list({ limit: 100, action: 'alert.sent' })).filter((e) => e.query.incident === incident).reverse();
   afterAll(async () => {
     await writer?.close();
     await db?.close();
@@ -121,6 +137,28 @@ describe('with incidents in the database', () => {
     expect(text).not.toContain('Opening remarks that go on. Opening');
     expect(text).not.toContain('nobody needs');
     expect(stanza.getChildText('subject')).toContain(id);
+
+    // Each headline is on record, by the server, before it went out.
+    const { stanzaId } = (await store.get(id))!;
+    expect((await alertEntries(id)).map((e) => [e.actor, e.action, e.messageIds, e.detail])).toEqual([
+      ['system', 'alert.sent', [stanzaId], { channel: 'xmpp', destination: 'officer@example.org' }],
+      ['system', 'alert.sent', [stanzaId], { channel: 'xmpp', destination: 'chief@example.org' }],
+    ]);
+    expect((await accessLog.verify()).ok).toBe(true);
+  });
+
+  it('sends the headline without the excerpt when the access log cannot record it', async () => {
+    const id = await incident('card 4111 1111 1111 1111 in here', '4111 1111 1111 1111');
+    const sent: Element[] = [];
+    const alerts = createAlerts({ sql: db.sql, domain: DOMAIN, officerJids: ['officer@example.org'], send: (stanza) => void sent.push(stanza), log: silentLogger, accessLog });
+    await withAccessLogDown(() => alerts.notify(id));
+    expect(sent).toHaveLength(1);
+    const text = sent[0]!.getChildText('body')!;
+    expect(text).toContain(`incident ${id}`);
+    expect(text).toContain('Card numbers');
+    expect(text).toContain('Match: not shown here');
+    expect(text).not.toContain('4111');
+    expect(await alertEntries(id)).toEqual([]);
   });
 
   it('sends nothing without officers and never throws out of notify', async () => {
@@ -150,9 +188,10 @@ describe('with incidents in the database', () => {
       sql: db.sql,
       domain: DOMAIN,
       officerJids: [],
-      webhookUrl: 'http://127.0.0.1:9/hook',
+      webhookUrl: 'http://127.0.0.1:9/hook?token=s3cret',
       send: () => {},
       log: silentLogger,
+      accessLog,
       webhook: {
         pollMs: 5,
         baseDelayMs: 5,
@@ -174,6 +213,51 @@ describe('with incidents in the database', () => {
       SELECT webhook_attempts, webhook_done, webhook_next_at = 'infinity' AS parked FROM incidents WHERE id = ${id}::bigint`;
     expect(row).toEqual({ webhook_attempts: 4, webhook_done: false, parked: true });
     expect((await store.events(id)).find((e) => e.action === 'webhook-failed')?.detail).toEqual({ attempts: 4, error: 'HTTP 503' });
+    // One entry per attempt, naming the receiver's host (never the URL, whose query holds a token).
+    expect((await alertEntries(id)).map((e) => e.detail)).toEqual([1, 2, 3, 4].map((attempt) => ({ channel: 'webhook', destination: '127.0.0.1:9', attempt })));
+  });
+
+  it('makes no webhook request the access log cannot record: the attempt fails and is retried', async () => {
+    await db.sql`UPDATE incidents SET webhook_done = true`;
+    const id = await incident('webhook while the log is down', 'down');
+    const bodies: string[] = [];
+    const alerts = createAlerts({
+      sql: db.sql,
+      domain: DOMAIN,
+      officerJids: [],
+      webhookUrl: 'http://127.0.0.1:9/hook',
+      send: () => {},
+      log: silentLogger,
+      accessLog,
+      webhook: {
+        pollMs: 5,
+        baseDelayMs: 5,
+        maxAttempts: 10,
+        fetch: async (_url, init) => {
+          bodies.push(String(init?.body));
+          return new Response('ok', { status: 200 });
+        },
+      },
+    });
+    await withAccessLogDown(async () => {
+      alerts.start();
+      try {
+        await waitFor(async () => ((await store.get(id))?.webhookAttempts ?? 0) >= 2);
+      } finally {
+        await alerts.stop();
+      }
+    });
+    expect(bodies).toEqual([]);
+    expect(await alertEntries(id)).toEqual([]);
+    alerts.start();
+    try {
+      await waitFor(async () => (await store.get(id))?.webhookDone === true);
+    } finally {
+      await alerts.stop();
+    }
+    expect(bodies).toHaveLength(1);
+    const attempts = (await store.get(id))!.webhookAttempts;
+    expect((await alertEntries(id)).map((e) => e.detail)).toEqual([{ channel: 'webhook', destination: '127.0.0.1:9', attempt: attempts }]);
   });
 
   it('gives an attempt cut short by stop() back to the outbox', async () => {

@@ -17,11 +17,22 @@
 // meets a locked row (PGlite serialises its connections: measured, a second claimer waits for
 // the first transaction instead of skipping) — harmless, since the embedded store is single-node.
 // Delivery is at least once: a receiver should de-duplicate on X-Warden-Incident.
+//
+// Both carry message content (the excerpt; the webhook's matches[].match is the matched text),
+// so each is in the access log like an officer's read (issue #5): an `alert.sent` entry by
+// `system`, with the message's stanza id and the destination, written before the content
+// leaves — one per officer headline, one per webhook attempt. It records that the content was
+// handed over, not that it arrived (the incident's webhook state and events say that). When the
+// entry cannot be written, nothing with content goes out: the headline is sent without its
+// excerpt (the officer still learns of the incident, and reads it through the logged API), and
+// the webhook attempt counts as failed and is retried later.
 import { createHmac } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { Logger } from '../log.ts';
 import { isJidError, parseJid, type Jid } from '../stanza/jid.ts';
 import { xml, type Element } from '../xml.ts';
+import { createAccessLogStore } from './access-log.ts';
+import { SYSTEM_PRINCIPAL, type AccessEntry, type AccessLog } from './access-log.types.ts';
 import type { RuleMatch } from './archive-record.ts';
 import { createIncidentStore, incidentJson, type ArchivedMessage, type Incident, type IncidentStore } from './incident-store.ts';
 
@@ -49,6 +60,8 @@ export interface AlertsOptions {
   readonly send: (stanza: Element, to: Jid) => Promise<void> | void;
   readonly log: Logger;
   readonly store?: IncidentStore;
+  /** Where each alert carrying message content is recorded; defaults to the access log over `sql`. */
+  readonly accessLog?: AccessLog;
   readonly webhook?: WebhookTuning;
 }
 
@@ -109,16 +122,32 @@ function clip(s: string, max: number): string {
   return chars.length <= max ? s : `${chars.slice(0, max - 1).join('')}…`;
 }
 
-/** The officer's headline for an incident (pure). */
-export function incidentHeadline(incident: Incident, message: ArchivedMessage | undefined, domain: string, officer: string): Element {
+/** The access-log entry for an alert about `incident` sent to `destination` (pure). */
+export function alertEntry(incident: Pick<Incident, 'id' | 'stanzaId'>, channel: 'xmpp' | 'webhook', destination: string, detail: Record<string, unknown> = {}): AccessEntry {
+  return {
+    principal: SYSTEM_PRINCIPAL,
+    ip: 'server',
+    action: 'alert.sent',
+    query: { incident: incident.id },
+    messageIds: [incident.stanzaId],
+    detail: { channel, destination, ...detail },
+  };
+}
+
+/**
+ * The officer's headline for an incident (pure). Without `content`, the match excerpt is left
+ * out (for when the alert cannot be put on record).
+ */
+export function incidentHeadline(incident: Incident, message: ArchivedMessage | undefined, domain: string, officer: string, content = true): Element {
   const rules = [...new Set(incident.matches.map((m) => m.ruleName))];
   const lines = [
     `${SEVERITY_LABEL[incident.severity]} ${incident.verdict} — incident ${incident.id}`,
     `Rules: ${rules.length > 0 ? rules.join(', ') : incident.ruleIds.length > 0 ? incident.ruleIds.join(', ') : (message?.reason ?? 'none')}`,
     `${incident.fromBare} → ${incident.toBare}`,
   ];
-  const excerpt = matchExcerpt(message?.body ?? null, incident.matches);
+  const excerpt = content ? matchExcerpt(message?.body ?? null, incident.matches) : undefined;
   if (excerpt !== undefined) lines.push(`Match: ${excerpt}`);
+  else if (!content) lines.push('Match: not shown here (open the incident in the console).');
   if (incident.holdState === 'held') lines.push(`Held until an officer releases or rejects it (incident ${incident.id}).`);
   return xml(
     'message',
@@ -131,6 +160,7 @@ export function incidentHeadline(incident: Incident, message: ArchivedMessage | 
 export function createAlerts(opts: AlertsOptions): Alerts {
   const log = opts.log.child({ part: 'alerts' });
   const store = opts.store ?? createIncidentStore(opts.sql);
+  const accessLog = opts.accessLog ?? createAccessLogStore(opts.sql);
   const officers: Jid[] = [];
   for (const raw of opts.officerJids) {
     const jid = parseJid(raw);
@@ -140,7 +170,7 @@ export function createAlerts(opts: AlertsOptions): Alerts {
     }
     officers.push(jid);
   }
-  const hook = opts.webhookUrl === undefined ? undefined : createWebhookLoop(opts.webhookUrl, opts.webhookSecret, store, log, opts.webhook ?? {});
+  const hook = opts.webhookUrl === undefined ? undefined : createWebhookLoop(opts.webhookUrl, opts.webhookSecret, store, accessLog, log, opts.webhook ?? {});
 
   return {
     async notify(incidentId) {
@@ -151,7 +181,14 @@ export function createAlerts(opts: AlertsOptions): Alerts {
         if (!found) return log.warn('alert for an unknown incident', { incident: incidentId });
         for (const officer of officers) {
           const to = `${officer.local}@${officer.domain}`;
-          await opts.send(incidentHeadline(found.incident, found.message, opts.domain, to), officer);
+          let recorded = true;
+          try {
+            await accessLog.record(alertEntry(found.incident, 'xmpp', to));
+          } catch (err) {
+            recorded = false;
+            log.error('officer alert sent without its excerpt: the access log could not record it', { incident: incidentId, error: err instanceof Error ? err.message : String(err) });
+          }
+          await opts.send(incidentHeadline(found.incident, found.message, opts.domain, to, recorded), officer);
         }
       } catch (err) {
         log.error('officer alert failed', { incident: incidentId, error: err instanceof Error ? err.message : String(err) });
@@ -168,7 +205,7 @@ interface WebhookLoop {
   stop(): Promise<void>;
 }
 
-function createWebhookLoop(url: string, secret: string | undefined, store: IncidentStore, log: Logger, t: WebhookTuning): WebhookLoop {
+function createWebhookLoop(url: string, secret: string | undefined, store: IncidentStore, accessLog: AccessLog, log: Logger, t: WebhookTuning): WebhookLoop {
   const pollMs = t.pollMs ?? 1000;
   const timeoutMs = t.timeoutMs ?? 10_000;
   const maxAttempts = t.maxAttempts ?? 10;
@@ -235,6 +272,12 @@ function createWebhookLoop(url: string, secret: string | undefined, store: Incid
     if (secret !== undefined) headers[WEBHOOK_SIGNATURE_HEADER] = webhookSignature(secret, body);
     let failure: string;
     try {
+      // On record before the content leaves; if it cannot be, this attempt fails like a refused one.
+      try {
+        await accessLog.record(alertEntry(incident, 'webhook', target, { attempt: incident.webhookAttempts }));
+      } catch (err) {
+        throw new AccessLogDown(err);
+      }
       const res = await fetchFn(url, {
         method: 'POST',
         headers,
@@ -298,6 +341,14 @@ function createWebhookLoop(url: string, secret: string | undefined, store: Incid
   };
 }
 
+/** The access log refused an attempt's entry: the attempt is not made, and counts as failed. */
+class AccessLogDown extends Error {
+  override readonly name = 'AccessLogDown';
+  constructor(cause: unknown) {
+    super(`not sent: the access log could not record it (${cause instanceof Error ? cause.message : String(cause)})`);
+  }
+}
+
 function safeHost(url: string): string {
   try {
     return new URL(url).host;
@@ -307,6 +358,7 @@ function safeHost(url: string): string {
 }
 
 function describeFetchError(err: unknown): string {
+  if (err instanceof AccessLogDown) return err.message;
   if (err instanceof Error) {
     if (err.name === 'TimeoutError') return 'timed out';
     const cause = (err as Error & { cause?: unknown }).cause;
