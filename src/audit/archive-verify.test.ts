@@ -7,6 +7,10 @@ import type { ArchiveEntry } from './archive-record.ts';
 import { ensureArchivePartitions } from './archive-partitions.ts';
 import { verifyArchive } from './archive-verify.ts';
 import { ArchiveWriter } from './archive-writer.ts';
+import { createAccessLogStore } from './access-log.ts';
+import type { AccessLog } from './access-log.types.ts';
+import { RetentionJob } from './retention.ts';
+import { RecordingAccessLog } from '../../test/support/access-log.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -57,8 +61,9 @@ describe('verifyArchive', () => {
         { chain: 'node-a', rows: 250, tombstoned: 0, ok: true },
         { chain: 'node-b', rows: 40, tombstoned: 0, ok: true },
       ],
+      retention: { batches: 0, runs: 0, pendingRuns: [], problems: [] },
     });
-    expect(await verifyArchive(db.sql, { chain: 'node-b' })).toEqual({ ok: true, chains: [{ chain: 'node-b', rows: 40, tombstoned: 0, ok: true }] });
+    expect(await verifyArchive(db.sql, { chain: 'node-b' })).toMatchObject({ ok: true, chains: [{ chain: 'node-b', rows: 40, tombstoned: 0, ok: true }] });
   });
 
   it('names the row whose body was edited by hand', async () => {
@@ -123,14 +128,24 @@ describe('verifyArchive', () => {
   });
 });
 
-/** Moves rows of a chain to archive_tombstones as retention does (same columns, one statement). */
+/**
+ * Moves rows of a chain to archive_tombstones as retention does: one statement, the same columns,
+ * and the batch's record (migrations/0012) with its digest — of a run still in progress (not in the
+ * access log yet, deleted_at within the grace), so verification counts it as pending.
+ */
 async function tombstone(chain: string, from: number, to: number): Promise<void> {
   await db.sql`
     WITH del AS (
       DELETE FROM archive WHERE chain = ${chain} AND chain_seq BETWEEN ${from} AND ${to}
       RETURNING chain, chain_seq, ts, stanza_id, prev_hash, hash
+    ), rec AS (
+      INSERT INTO retention_batches (run_id, cutoff, deleted_at, deleted, digest)
+      SELECT 'test-run', clock_timestamp(), clock_timestamp() + interval '1 day', count(*),
+             sha256(string_agg(convert_to(chain, 'UTF8') || decode('00', 'hex') || int8send(chain_seq) || hash, ''::bytea ORDER BY chain COLLATE "C", chain_seq))
+      FROM del HAVING count(*) > 0
+      RETURNING id
     )
-    INSERT INTO archive_tombstones (chain, chain_seq, ts, stanza_id, prev_hash, hash) SELECT * FROM del`;
+    INSERT INTO archive_tombstones (chain, chain_seq, ts, stanza_id, prev_hash, hash, batch_id) SELECT *, (SELECT id FROM rec) FROM del`;
 }
 
 describe('verifyArchive with tombstones', () => {
@@ -142,6 +157,7 @@ describe('verifyArchive with tombstones', () => {
     expect(await verifyArchive(db.sql, { chain: 'tomb', batchSize: 5 })).toEqual({
       ok: true,
       chains: [{ chain: 'tomb', rows: 40 - 12 - 7 - 1, tombstoned: 20, ok: true }],
+      retention: { batches: 3, runs: 1, pendingRuns: ['test-run'], problems: [] },
     });
   });
 
@@ -178,9 +194,11 @@ describe('verifyArchive with tombstones', () => {
     await writeChain('tomb-hash', 20);
     await tombstone('tomb-hash', 5, 5);
     await db.sql`UPDATE archive_tombstones SET hash = ${Buffer.alloc(32, 9)} WHERE chain = 'tomb-hash' AND chain_seq = 5`;
+    // The batch's digest no longer matches: the tombstone itself is named.
     expect((await verifyArchive(db.sql, { chain: 'tomb-hash' })).chains[0]?.firstBroken).toMatchObject({
-      chainSeq: 6,
-      reason: 'prev_hash is not the hash of chain_seq 5',
+      chainSeq: 5,
+      tombstone: true,
+      reason: expect.stringMatching(/do not match its digest/),
     });
   });
 
@@ -195,6 +213,81 @@ describe('verifyArchive with tombstones', () => {
       ok: false,
       firstBroken: { chainSeq: 4, tombstone: true, reason: 'chain_seq 4 has both a row and a tombstone' },
     });
+  });
+});
+
+describe('verifyArchive against retention\'s records', () => {
+  const OLD = Date.parse('2024-03-10T00:00:00Z');
+  const oldEntry = (chain: string, i: number): ArchiveEntry => ({ ...entry(chain, i), ts: new Date(OLD + i * 1000) });
+  async function writeOld(chain: string, n: number): Promise<void> {
+    await ensureArchivePartitions(db.sql, new Date(OLD));
+    const writer = new ArchiveWriter(db.sql, chain, silentLogger);
+    for (let i = 1; i <= n; i++) await writer.append(oldEntry(chain, i));
+    await writer.close();
+  }
+  const brokenAt = async (chain: string) => (await verifyArchive(db.sql, { chain })).chains[0]?.firstBroken;
+
+  it('fails at a row deleted by hand whose tombstone was written by hand', async () => {
+    await writeChain('forged', 3);
+    await db.sql`
+      WITH d AS (DELETE FROM archive WHERE chain = 'forged' AND chain_seq = 2 RETURNING chain, chain_seq, ts, stanza_id, prev_hash, hash)
+      INSERT INTO archive_tombstones (chain, chain_seq, ts, stanza_id, prev_hash, hash) SELECT * FROM d`;
+    const report = await verifyArchive(db.sql, { chain: 'forged' });
+    expect(report.ok).toBe(false);
+    expect(report.chains[0]).toMatchObject({
+      rows: 2,
+      tombstoned: 1,
+      ok: false,
+      firstBroken: { tombstone: true, chainSeq: 2, stanzaId: 'forged-2', reason: expect.stringMatching(/belongs to no retention batch/) },
+    });
+  });
+
+  it('fails at a hand-written tombstone added to a real batch, and at tombstones swapped between batches', async () => {
+    await writeChain('added', 10);
+    await tombstone('added', 2, 3);
+    const [batch] = await db.sql<{ id: string }[]>`SELECT batch_id AS id FROM archive_tombstones WHERE chain = 'added' LIMIT 1`;
+    await db.sql`
+      WITH d AS (DELETE FROM archive WHERE chain = 'added' AND chain_seq = 4 RETURNING chain, chain_seq, ts, stanza_id, prev_hash, hash)
+      INSERT INTO archive_tombstones (chain, chain_seq, ts, stanza_id, prev_hash, hash, batch_id) SELECT *, ${batch!.id}::bigint FROM d`;
+    expect(await brokenAt('added')).toMatchObject({ chainSeq: 2, reason: `retention batch ${batch!.id} recorded 2 deletions but 3 tombstones name it` });
+
+    // Same counts, different tombstones: the digests tell.
+    await writeChain('swapped', 10);
+    await tombstone('swapped', 2, 2);
+    await tombstone('swapped', 5, 5);
+    await db.sql`UPDATE archive_tombstones SET batch_id = (SELECT max(batch_id) + min(batch_id) FROM archive_tombstones WHERE chain = 'swapped') - batch_id WHERE chain = 'swapped'`;
+    expect(await brokenAt('swapped')).toMatchObject({ chainSeq: 2, reason: expect.stringMatching(/do not match its digest/) });
+  });
+
+  it('fails at a batch that deleted a message newer than its cutoff', async () => {
+    await writeChain('too-new', 5);
+    await tombstone('too-new', 2, 2);
+    await db.sql`UPDATE retention_batches SET cutoff = '2000-01-01', deleted_at = '2000-01-02' WHERE id = (SELECT batch_id FROM archive_tombstones WHERE chain = 'too-new')`;
+    expect(await brokenAt('too-new')).toMatchObject({ chainSeq: 2, reason: expect.stringMatching(/newer than its cutoff/) });
+  });
+
+  it('holds a run recorded in the access log, and fails a run missing from it once it cannot still be running', async () => {
+    const accessLog = createAccessLogStore(db.sql);
+    await writeOld('logged', 6);
+    const job = (log: AccessLog) => new RetentionJob({ sql: db.sql, log: silentLogger, accessLog: log, retentionDays: 30, intervalMs: 60_000, pauseMs: 0, batchSize: 2 });
+    const logged = await job(accessLog).runOnce();
+    // Rows 3 and 6 are flagged (an open incident each) and 6 is the chain's newest: 1, 2, 4, 5 go.
+    expect(logged.deleted).toBe(4);
+    const ok = await verifyArchive(db.sql, { chain: 'logged', runLogGraceMs: 0 });
+    expect(ok.chains[0]).toMatchObject({ rows: 2, tombstoned: 4, ok: true });
+    expect(ok.retention.problems.filter((p) => p.reason.includes(logged.runId))).toEqual([]);
+
+    // A run whose entry never reached the access log (the process died; or the records were forged).
+    await writeOld('unlogged', 4);
+    const unlogged = await job(new RecordingAccessLog()).runOnce();
+    expect(unlogged.deleted).toBe(2);
+    const pending = await verifyArchive(db.sql, { chain: 'unlogged' });
+    expect(pending.retention.pendingRuns).toContain(unlogged.runId);
+    expect(pending.chains[0]).toMatchObject({ ok: true });
+    const late = await verifyArchive(db.sql, { chain: 'unlogged', runLogGraceMs: 0 });
+    expect(late.ok).toBe(false);
+    expect(late.chains[0]).toMatchObject({ ok: false, firstBroken: { tombstone: true, reason: `retention run ${unlogged.runId} is not in the access log` } });
+    expect(late.retention.problems.map((p) => p.reason)).toContain(`retention run ${unlogged.runId} is not in the access log`);
   });
 });
 

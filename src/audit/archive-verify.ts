@@ -13,13 +13,27 @@
 // chain, chain_seq, prev_hash, hash — no content). The walk merges the chain's rows and its
 // tombstones in chain_seq order: a tombstone fills its place in the chain, linked by its
 // prev_hash and hash. Its content cannot be rehashed (it is gone), but the linkage shows the
-// row was removed by retention with its hashes recorded, not cut out: a gap with no tombstone
-// still breaks the chain, and so does a tombstone whose prev_hash does not follow.
+// row was removed with its hashes recorded, not cut out: a gap with no tombstone still breaks
+// the chain, and so does a tombstone whose prev_hash does not follow.
+//
+// A tombstone carries the deleted row's own hashes, so anyone able to write to the database could
+// delete any row and write its tombstone by hand. So a tombstone counts only when retention's own
+// records account for it (migrations/0012):
+// - it belongs to a retention batch (batch_id), written in the same transaction as the tombstone;
+// - that batch's count and digest (SHA-256 over its tombstones' chain, chain_seq and hash) match
+//   the tombstones that name it, every one of them is of a message older than the batch's cutoff,
+//   and the cutoff is at least a day before the batch ran (RETENTION_DAYS ≥ 1);
+// - the batch's run is in the access log: a 'retention.run' entry (hash-chained itself) whose
+//   batch count and digest of batch digests match. A run ends by writing that entry, so a run
+//   whose last batch is recent (runLogGraceMs) is reported as pending, not as a break.
+// A forger would have to write a batch record and a matching entry at the end of the access log,
+// where auditors read it; a tombstone alone, or added to a real batch, breaks the chain.
 //
 // What this cannot see: rows deleted from a chain's end (nothing follows them). Compare a chain's
-// length with an outside record (a published head hash) for that. Nor can it tell a tombstone
-// written by hand (with the deleted row's hashes) from retention's: compare tombstones' ts with
-// the cutoffs of the 'retention.run' entries in the access log for that.
+// length with an outside record (a published head hash) for that. Nor whether a deleted message
+// was under a legal hold at the time: tombstones keep no parties (retention removes who spoke as
+// well as what was said); the lock between holds and retention batches (retention.ts) is what
+// prevents it.
 import type { Sql } from 'postgres';
 import { GENESIS_HASH, canonicalForm, chainHash, type RuleMatch, type Verdict } from './archive-record.ts';
 
@@ -30,7 +44,27 @@ export interface VerifyOptions {
   readonly chain?: string;
   /** Rows per query (default 1000). */
   readonly batchSize?: number;
+  /**
+   * A retention run whose last batch is younger than this and that is not in the access log yet
+   * may still be running (its entry is written at its end): pending, not a break. Default 1 hour.
+   */
+  readonly runLogGraceMs?: number;
 }
+
+export const DEFAULT_RUN_LOG_GRACE_MS = 3_600_000;
+
+/** What retention's records say, checked against the tombstones and the access log. */
+export interface RetentionRecordReport {
+  /** retention_batches rows. */
+  readonly batches: number;
+  readonly runs: number;
+  /** Runs not (yet) in the access log whose last batch is within runLogGraceMs. */
+  readonly pendingRuns: string[];
+  /** Batches whose record does not hold (at most MAX_REPORTED_PROBLEMS). */
+  readonly problems: { readonly batchId: string; readonly reason: string }[];
+}
+
+const MAX_REPORTED_PROBLEMS = 20;
 
 export interface BrokenRow {
   /** archive.id; 'tombstone' when the break is at a tombstone. */
@@ -56,6 +90,7 @@ export interface ChainReport {
 export interface VerifyReport {
   readonly ok: boolean;
   readonly chains: ChainReport[];
+  readonly retention: RetentionRecordReport;
 }
 
 interface Row {
@@ -86,10 +121,108 @@ interface Row {
 export async function verifyArchive(sql: Sql, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const batchSize = opts.batchSize ?? DEFAULT_VERIFY_BATCH;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  const records = await checkRetentionRecords(sql, opts.runLogGraceMs ?? DEFAULT_RUN_LOG_GRACE_MS);
   const names = opts.chain !== undefined ? [opts.chain] : await listChains(sql);
   const chains: ChainReport[] = [];
-  for (const chain of names) chains.push(await verifyChain(sql, chain, batchSize));
-  return { ok: chains.every((c) => c.ok), chains };
+  for (const chain of names) chains.push(await verifyChain(sql, chain, batchSize, records.verdicts));
+  const retention = records.report;
+  // A batch's problem shows in every chain it deleted from; for one chain, only that chain counts.
+  const recordsOk = opts.chain !== undefined || retention.problems.length === 0;
+  return { ok: chains.every((c) => c.ok) && recordsOk, chains, retention };
+}
+
+/** Per batch id: why its record does not hold, or null when it does. */
+type BatchVerdicts = ReadonlyMap<string, string | null>;
+
+interface RunRow {
+  run_id: string;
+  batches: string;
+  digest: Buffer;
+  recent: boolean;
+}
+
+interface BatchCheckRow {
+  id: string;
+  run_id: string;
+  deleted: number;
+  digest: Buffer;
+  n: string;
+  actual: Buffer;
+  newer: boolean;
+  early: boolean;
+}
+
+/**
+ * Checks every retention batch against its tombstones and every run against the access log.
+ * One entry per batch is kept (a batch deletes up to 1000 rows, so a million deletions are a
+ * thousand entries); tombstones are aggregated by the database, batch by batch.
+ */
+async function checkRetentionRecords(sql: Sql, graceMs: number): Promise<{ verdicts: BatchVerdicts; report: RetentionRecordReport }> {
+  // The runs as the access log recorded them (one entry per run; retention runs hourly at most).
+  const logged = new Map<string, { batches: unknown; digest: unknown }>();
+  const entries = await sql<{ detail: Record<string, unknown> }[]>`SELECT detail FROM access_log WHERE action = 'retention.run'`;
+  for (const { detail } of entries) {
+    if (typeof detail.runId === 'string') logged.set(detail.runId, { batches: detail.recordedBatches, digest: detail.batchesDigest });
+  }
+  const runs = await sql<RunRow[]>`
+    SELECT run_id, count(*) AS batches, sha256(string_agg(digest, ''::bytea ORDER BY id)) AS digest,
+           max(deleted_at) > clock_timestamp() - ${graceMs} * interval '1 millisecond' AS recent
+    FROM retention_batches GROUP BY run_id`;
+  const runProblem = new Map<string, string>();
+  const pendingRuns: string[] = [];
+  for (const r of runs) {
+    const entry = logged.get(r.run_id);
+    if (entry === undefined) {
+      if (r.recent) pendingRuns.push(r.run_id);
+      else runProblem.set(r.run_id, `retention run ${r.run_id} is not in the access log`);
+    } else if (entry.batches !== Number(r.batches) || entry.digest !== r.digest.toString('hex')) {
+      runProblem.set(r.run_id, `retention run ${r.run_id} does not match its access-log entry (batches or their digest differ)`);
+    }
+  }
+
+  const verdicts = new Map<string, string | null>();
+  const problems: { batchId: string; reason: string }[] = [];
+  let problemCount = 0;
+  let after = '0';
+  for (;;) {
+    const page = await sql<BatchCheckRow[]>`
+      SELECT b.id, b.run_id, b.deleted, b.digest, t.n, t.actual,
+             t.newest >= b.cutoff AS newer,
+             b.cutoff > b.deleted_at - interval '1 day' AS early
+      FROM retention_batches b
+      CROSS JOIN LATERAL (
+        SELECT count(*) AS n, max(x.ts) AS newest,
+               sha256(coalesce(string_agg(convert_to(x.chain, 'UTF8') || decode('00', 'hex') || int8send(x.chain_seq) || x.hash, ''::bytea
+                                          ORDER BY x.chain COLLATE "C", x.chain_seq), ''::bytea)) AS actual
+        FROM archive_tombstones x WHERE x.batch_id = b.id
+      ) t
+      WHERE b.id > ${after}::bigint
+      ORDER BY b.id
+      LIMIT 500`;
+    for (const b of page) {
+      const id = String(b.id);
+      const reason =
+        Number(b.n) !== b.deleted ? `retention batch ${id} recorded ${b.deleted} deletions but ${b.n} tombstones name it`
+        : !b.actual.equals(b.digest) ? `the tombstones of retention batch ${id} do not match its digest (one was edited or replaced)`
+        : b.newer ? `retention batch ${id} names a tombstone of a message newer than its cutoff`
+        : b.early ? `retention batch ${id} has a cutoff less than a day before it ran`
+        : runProblem.get(b.run_id) ?? null;
+      verdicts.set(id, reason);
+      if (reason !== null && problemCount++ < MAX_REPORTED_PROBLEMS) problems.push({ batchId: id, reason });
+    }
+    const last = page[page.length - 1];
+    if (last === undefined || page.length < 500) break;
+    after = String(last.id);
+  }
+  return { verdicts, report: { batches: verdicts.size, runs: runs.length, pendingRuns, problems } };
+}
+
+/** Why a tombstone is not accounted for by retention's records, or undefined when it is. */
+function tombstoneRecord(batchId: string | null, verdicts: BatchVerdicts): string | undefined {
+  if (batchId === null) return 'the tombstone belongs to no retention batch (written by hand, or before migration 0012)';
+  const verdict = verdicts.get(String(batchId));
+  if (verdict === undefined) return `the tombstone names retention batch ${batchId}, which does not exist`;
+  return verdict ?? undefined;
 }
 
 /**
@@ -116,6 +249,7 @@ async function listChains(sql: Sql): Promise<string[]> {
 
 interface TombstoneRow {
   chain_seq: string;
+  batch_id: string | null;
   ts: Date;
   stanza_id: string;
   prev_hash: Buffer;
@@ -148,7 +282,7 @@ async function* chainTombstones(sql: Sql, chain: string, batchSize: number): Asy
   let afterSeq = '0';
   for (;;) {
     const batch = await sql<TombstoneRow[]>`
-      SELECT chain_seq, ts, stanza_id, prev_hash, hash FROM archive_tombstones
+      SELECT chain_seq, batch_id, ts, stanza_id, prev_hash, hash FROM archive_tombstones
       WHERE chain = ${chain} AND chain_seq > ${afterSeq}::bigint
       ORDER BY chain_seq
       LIMIT ${batchSize}`;
@@ -159,7 +293,7 @@ async function* chainTombstones(sql: Sql, chain: string, batchSize: number): Asy
   }
 }
 
-async function verifyChain(sql: Sql, chain: string, batchSize: number): Promise<ChainReport> {
+async function verifyChain(sql: Sql, chain: string, batchSize: number, verdicts: BatchVerdicts): Promise<ChainReport> {
   let rows = 0;
   let tombstoned = 0;
   let firstBroken: BrokenRow | undefined;
@@ -189,7 +323,7 @@ async function verifyChain(sql: Sql, chain: string, batchSize: number): Promise<
       tombstoned++;
       const seq = Number(t.chain_seq);
       if (firstBroken === undefined) {
-        const reason = checkLink(seq, prevSeq, t.prev_hash, prevHash, 'tombstone');
+        const reason = checkLink(seq, prevSeq, t.prev_hash, prevHash, 'tombstone') ?? tombstoneRecord(t.batch_id, verdicts);
         if (reason !== undefined) {
           firstBroken = { id: 'tombstone', tombstone: true, chainSeq: seq, stanzaId: t.stanza_id, ts: t.ts.toISOString(), reason };
         }
