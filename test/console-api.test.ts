@@ -3,7 +3,8 @@
 import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, removeTestDataDir } from './support/database.ts';
-import { startTestServer, type TestServer } from './support/server.ts';
+import { parsePasswordHash } from '../src/accounts/password-hash.ts';
+import { startTestServer, TEST_CONSOLE_PASSWORD, type TestServer } from './support/server.ts';
 
 let t: TestServer;
 let base: string;
@@ -93,6 +94,30 @@ describe('console accounts (admin)', () => {
   });
 });
 
+describe('the last administrator', () => {
+  it('cannot be deleted, even by two administrators deleting each other at the same moment', async () => {
+    const made: Record<string, string> = {};
+    for (const u of ['ann', 'bob']) {
+      expect((await call('/api/v1/accounts', { method: 'POST', token: admin(), body: { username: u, password: `${u}-admin-long-password`, role: 'admin' } })).status).toBe(201);
+      made[u] = (await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: u } })).json.token;
+      expect((await call('/api/v1/auth/me', { token: made[u] })).status).toBe(200); // warm the token caches
+    }
+    const [annDeletesBob, bobDeletesAnn] = await Promise.all([
+      call('/api/v1/accounts/bob', { method: 'DELETE', token: made.ann }),
+      call('/api/v1/accounts/ann', { method: 'DELETE', token: made.bob }),
+    ]);
+    expect([annDeletesBob.status, bobDeletesAnn.status].sort()).toEqual([204, 409]);
+    const refused = annDeletesBob.status === 409 ? annDeletesBob : bobDeletesAnn;
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(refused.json.type).toBe('urn:warden:problem:last-admin');
+    const admins = (await call('/api/v1/accounts?limit=500', { token: admin() })).json.items.filter((a: { role: string }) => a.role === 'admin');
+    expect(admins).toHaveLength(1);
+    // The bootstrap token cannot delete it either.
+    const last = admins[0].username as string;
+    expect((await call(`/api/v1/accounts/${last}`, { method: 'DELETE', token: admin() })).status).toBe(409);
+  });
+});
+
 describe('console login', () => {
   it('sets an HttpOnly SameSite=Strict session cookie and answers the CSRF token', async () => {
     const res = await login('olivia', 'olivia-long-password');
@@ -135,6 +160,17 @@ describe('console login', () => {
     expect((await call('/api/v1/tokens', { method: 'POST', cookie, csrf: 'wrong', body })).status).toBe(403);
     const withToken = await call('/api/v1/tokens', { method: 'POST', cookie, csrf: json.csrfToken, body });
     expect(withToken.status).toBe(201);
+  });
+
+  it('stores a password hashed at an older, cheaper scrypt cost again at today\'s cost when its owner logs in', async () => {
+    const costOf = async () => {
+      const [row] = await t.db.sql<{ password_hash: string }[]>`SELECT password_hash FROM console_accounts WHERE username = 'auditor'`;
+      return parsePasswordHash(row?.password_hash ?? '')?.params.N;
+    };
+    expect(await costOf()).toBe(1024); // the test fixture's cheap hash
+    expect((await login('auditor', TEST_CONSOLE_PASSWORD, { from: '198.51.100.60' })).status).toBe(200);
+    expect(await costOf()).toBe(2 ** 17);
+    expect((await login('auditor', TEST_CONSOLE_PASSWORD, { from: '198.51.100.60' })).status).toBe(200);
   });
 
   it('gives the same 401 for a wrong password and an unknown account', async () => {
@@ -321,6 +357,48 @@ describe('API tokens', () => {
   });
 });
 
+describe('password change', () => {
+  const password = (username: string, body: unknown, creds: Omit<Call, 'method' | 'body'>) =>
+    call(`/api/v1/accounts/${username}/password`, { ...creds, method: 'PUT', body });
+
+  it('lets an account change its own password with its current one, ending its other sessions but not this one', async () => {
+    expect((await call('/api/v1/accounts', { method: 'POST', token: admin(), body: { username: 'penny', password: 'penny-first-password', role: 'officer' } })).status).toBe(201);
+    const other = await login('penny', 'penny-first-password');
+    const here = await login('penny', 'penny-first-password');
+    const creds = { cookie: here.cookie, csrf: here.json.csrfToken as string };
+    const wrong = await password('penny', { currentPassword: 'not-the-password', password: 'penny-second-password' }, creds);
+    expect(wrong.status).toBe(403);
+    expect(wrong.json.type).toBe('urn:warden:problem:invalid-credentials');
+    expect((await password('penny', { password: 'penny-second-password' }, creds)).status).toBe(400); // currentPassword missing
+    const short = await password('penny', { currentPassword: 'penny-first-password', password: 'short' }, creds);
+    expect(short.status).toBe(400);
+    expect(short.json.type).toBe('urn:warden:problem:invalid-password');
+    const long = await password('penny', { currentPassword: 'penny-first-password', password: 'x'.repeat(1025) }, creds);
+    expect(long.status).toBe(400);
+    expect((await password('penny', { currentPassword: 'penny-first-password', password: 'a-second-password' }, creds)).status).toBe(204);
+    expect((await call('/api/v1/auth/me', { cookie: here.cookie })).status).toBe(200);
+    expect((await call('/api/v1/auth/me', { cookie: other.cookie })).status).toBe(401);
+    expect((await login('penny', 'penny-first-password', { from: '198.51.100.50' })).status).toBe(401);
+    expect((await login('penny', 'a-second-password', { from: '198.51.100.51' })).status).toBe(200);
+  });
+
+  it('lets an admin set anyone\'s password without the current one (ending all their sessions), and nobody else', async () => {
+    expect((await call('/api/v1/accounts', { method: 'POST', token: admin(), body: { username: 'quinn', password: 'quinn-first-password', role: 'auditor' } })).status).toBe(201);
+    const session = await login('quinn', 'quinn-first-password');
+    // An officer may not change another account's password.
+    const byOfficer = await password('quinn', { password: 'chosen-by-officer' }, { token: t.tokens.officer });
+    expect(byOfficer.status).toBe(403);
+    expect((await password('nobody-here', { password: 'some-new-password' }, { token: admin() })).status).toBe(404);
+    expect((await password('quinn', { password: 'reset-by-the-admin' }, { token: admin() })).status).toBe(204);
+    expect((await call('/api/v1/auth/me', { cookie: session.cookie })).status).toBe(401);
+    expect((await login('quinn', 'reset-by-the-admin', { from: '198.51.100.52' })).status).toBe(200);
+    const log = await call('/api/v1/access-log?action=account.password&limit=50', { token: t.tokens.auditor });
+    expect(log.json.items.map((e: { actor: string; query: { username: string } }) => [e.actor, e.query.username])).toEqual(
+      expect.arrayContaining([['penny', 'penny'], [expect.stringMatching(/^bootstrap-token:/), 'quinn']]),
+    );
+  });
+});
+
 describe('a revoked ADMIN_TOKEN', () => {
   it('stays revoked after a restart with the same ADMIN_TOKEN', async () => {
     const db = await openTestDatabase();
@@ -351,7 +429,7 @@ describe('access log (auditor)', () => {
     for (const a of ['login', 'login.failed', 'logout', 'account.create', 'account.delete', 'token.create', 'token.revoke', 'search']) expect(actions).toContain(a);
     const search = page.json.items.find((e: { action: string; query: { q?: string } }) => e.action === 'search' && e.query.q === '蓝鲸');
     expect(search).toMatchObject({ actor: 'officer', role: 'officer', via: 'token', ip: '127.0.0.1' });
-    const unknown = page.json.items.find((e: { action: string; actor: string }) => e.action === 'login.failed' && e.actor !== 'audrey');
+    const unknown = page.json.items.find((e: { action: string; detail: { knownAccount?: boolean } }) => e.action === 'login.failed' && e.detail.knownAccount === false);
     expect(unknown.actor).toBe('(unknown account)'); // a mistyped name may be a password: not logged
     expect((await call('/api/v1/access-log/verify', { token: t.tokens.auditor })).json).toMatchObject({ ok: true });
   });

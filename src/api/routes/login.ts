@@ -7,7 +7,7 @@
 // the same scrypt time and gets the same answer as a wrong password. Logins and failures go to
 // the access log.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { DUMMY_PASSWORD_HASH, MAX_PASSWORD_CHARS, verifyPassword } from '../../accounts/password-hash.ts';
+import { DUMMY_PASSWORD_HASH, MAX_PASSWORD_CHARS, hashPassword, needsRehash, verifyPassword } from '../../accounts/password-hash.ts';
 import type { ConsoleAccountStore } from '../../accounts/account-store.ts';
 import type { ConsoleSessionStore } from '../../accounts/session-store.ts';
 import type { AccessLog } from '../../audit/access-log.types.ts';
@@ -111,6 +111,15 @@ export function loginRoutes(deps: LoginRoutesDeps): FastifyPluginAsync {
         }
         // Only the account is forgiven: the address keeps its failures (see the top of this file).
         throttle.recordSuccess(accountKey);
+        // A hash from before the scrypt cost was raised: store the password at today's cost.
+        // Only now is the password known; a failure here costs the upgrade, not the login.
+        if (needsRehash(stored.passwordHash)) {
+          try {
+            await accounts.upgradeHash(username, stored.passwordHash, await hashPassword(request.body.password));
+          } catch (err) {
+            deps.log?.warn('could not rehash a console password', { account: username, error: String(err) });
+          }
+        }
         // A cookie sent with the login belongs to an earlier session of this browser: end it, so
         // one browser holds one session (login is public, so that cookie was not checked here).
         const old = sessionCookieOf(request);
