@@ -4,6 +4,7 @@
 //   the embedded store", so the CLI must reach it through the socket in DATA_DIR;
 // - a fresh embedded DATA_DIR nobody holds, which the CLI opens itself.
 import { createConsoleAccountStore } from '../accounts/account-store.ts';
+import { createConsoleSessionStore } from '../accounts/session-store.ts';
 import { verifyPassword } from '../accounts/password-hash.ts';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,6 +70,58 @@ function accountLifecycle(getEnv: () => CliIo['env'], getDb: () => TestDatabase 
     expect((await run(getEnv(), ['account', 'list'])).stdout).toMatch(/^olivia\tofficer\t\d{4}-/m);
     expect(await run(getEnv(), ['account', 'delete', 'olivia'])).toMatchObject({ code: EXIT_OK, stdout: 'deleted console account olivia\n' });
     expect((await run(getEnv(), ['account', 'delete', 'olivia'])).code).toBe(EXIT_ERROR);
+  });
+
+  it('refuses a console password longer than the login form accepts (1024 characters)', async () => {
+    const r = await run(getEnv(), ['account', 'add', 'longpw', '--role', 'auditor', '--password-stdin'], `${'x'.repeat(1025)}\n`);
+    expect(r.code).toBe(EXIT_ERROR);
+    expect(r.stderr).toMatch(/at most 1024 characters/);
+  });
+
+  it('records account add, passwd and delete and token create in the access log as cli:<os user>', async () => {
+    expect((await run(getEnv(), ['account', 'add', 'cli-admin', '--role', 'admin', '--password-stdin'], 'first admin secret\n')).code).toBe(EXIT_OK);
+    expect((await run(getEnv(), ['account', 'add', 'cli-officer', '--role', 'officer', '--password-stdin'], 'first officer secret\n')).code).toBe(EXIT_OK);
+    const db = getDb();
+    const sessions = db && createConsoleSessionStore(db.sql, { idleMs: 60_000, absoluteMs: 60_000 });
+    const session = await sessions?.create('cli-officer', 'officer', '127.0.0.1');
+    const passwd = await run(getEnv(), ['account', 'passwd', 'cli-officer', '--password-stdin'], 'second officer secret\n');
+    expect(passwd).toMatchObject({ code: EXIT_OK, stdout: 'changed the password of console account cli-officer (its console sessions ended)\n' });
+    if (db && session) {
+      expect(await sessions?.lookup(session.cookie)).toBeUndefined();
+      expect(await verifyPassword('second officer secret', (await createConsoleAccountStore(db.sql).passwordHash('cli-officer'))!.passwordHash)).toBe(true);
+    }
+    expect((await run(getEnv(), ['account', 'passwd', 'nobody-at-all', '--password-stdin'], 'some long secret\n')).code).toBe(EXIT_ERROR);
+    expect((await run(getEnv(), ['account', 'passwd', 'cli-officer', '--password-stdin'], 'short\n')).stderr).toMatch(/at least 10 characters/);
+    const token = await run(getEnv(), ['token', 'create', '--label', 'audited']);
+    expect(token.code).toBe(EXIT_OK);
+    expect((await run(getEnv(), ['account', 'delete', 'cli-officer'])).code).toBe(EXIT_OK);
+    if (db) {
+      const stored = await createConsoleAccountStore(db.sql).passwordHash('cli-officer');
+      expect(stored).toBeUndefined();
+      const entries = await db.sql<{ actor: string; action: string; query: Record<string, unknown> }[]>`
+        SELECT actor, action, query FROM access_log WHERE actor LIKE 'cli:%' ORDER BY seq`;
+      const actions = entries.map((e) => [e.action, e.query.username ?? e.query.label]);
+      expect(actions).toEqual(
+        expect.arrayContaining([
+          ['account.create', 'cli-admin'],
+          ['account.create', 'cli-officer'],
+          ['account.password', 'cli-officer'],
+          ['token.create', 'audited'],
+          ['account.delete', 'cli-officer'],
+        ]),
+      );
+      expect(entries.every((e) => /^cli:.+/.test(e.actor))).toBe(true);
+      const [tokenRow] = await db.sql<{ created_by: string }[]>`SELECT created_by FROM admin_tokens WHERE label = 'audited'`;
+      expect(tokenRow?.created_by).toMatch(/^cli:/);
+    }
+  });
+
+  it('refuses to delete the last administrator account', async () => {
+    const admins = (await run(getEnv(), ['account', 'list'])).stdout.split('\n').filter((l) => l.split('\t')[1] === 'admin').map((l) => l.split('\t')[0]);
+    expect(admins).toEqual(['cli-admin']);
+    const r = await run(getEnv(), ['account', 'delete', 'cli-admin']);
+    expect(r.code).toBe(EXIT_ERROR);
+    expect(r.stderr).toMatch(/last administrator/);
   });
 
   it('lists the user', async () => {
