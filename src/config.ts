@@ -36,7 +36,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { env: 'MAX_STANZA_BYTES', kind: 'int', default: '262144', min: 1024, max: 16 * 1024 * 1024, doc: 'Largest stanza accepted; larger ends the stream with <policy-violation/>.' },
   { env: 'C2S_RATE_BYTES', kind: 'int', default: '1048576', min: 1024, max: 1024 * 1024 * 1024, doc: 'Per-connection read rate limit in bytes/s (a flooding client is slowed, not dropped).' },
   { env: 'AUTH_TIMEOUT_MS', kind: 'int', default: '30000', min: 100, max: 3_600_000, doc: 'A connection that has not authenticated and bound within this time is closed.' },
-  { env: 'LOGIN_MAX_FAILURES', kind: 'int', default: '5', min: 1, max: 1000, doc: 'Failed logins (or invalid API tokens) from one address (an IPv6 /64), or for one console account, within a minute before it is made to wait.' },
+  { env: 'LOGIN_MAX_FAILURES', kind: 'int', default: '5', min: 1, max: 1000, doc: 'Failed logins from one address (an IPv6 /64), or for one console account, within a minute before it is made to wait.' },
   { env: 'TOKEN_LIFETIME_DAYS', kind: 'int', default: '90', min: 1, max: 3650, doc: 'An API token created without an expiry expires after this many days.' },
   { env: 'TOKEN_MAX_LIFETIME_DAYS', kind: 'int', default: '365', min: 1, max: 3650, doc: 'The farthest expiry an API token may be given, in days (bootstrap tokens never expire).' },
   { env: 'SHUTDOWN_GRACE_MS', kind: 'int', default: '5000', min: 0, max: 600_000, doc: 'How long SIGTERM waits for streams and storage to close before exiting.' },

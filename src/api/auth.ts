@@ -30,11 +30,19 @@ export interface CredentialPolicy {
   /** Named in the refusal of a plain-HTTP credential, when known. */
   readonly httpsPort?: number;
   /**
-   * Counts invalid bearer tokens per address. Default: a throttle of this scope's own with
-   * LoginThrottle's defaults (5 a minute). Share one between the HTTP and HTTPS apps.
+   * Counts invalid bearer tokens per address. Default: a throttle of this scope's own allowing
+   * INVALID_TOKENS_PER_MINUTE. Share one between the HTTP and HTTPS apps.
    */
   readonly tokenThrottle?: LoginThrottle;
 }
+
+/**
+ * Invalid bearer tokens one address may send within a minute before all its tokens get 429 for
+ * LoginThrottle's lockout (30 s). Generous next to LOGIN_MAX_FAILURES: tokens are 32+ characters,
+ * so this only stops brute force, while scripts retrying a revoked token, or many clients behind
+ * one proxy address, must not lock out every valid token from there after a handful of 401s.
+ */
+export const INVALID_TOKENS_PER_MINUTE = 20;
 
 /** Longer than any token we issue; rejected before it reaches the store. */
 const MAX_TOKEN_LENGTH = 512;
@@ -173,7 +181,7 @@ async function authenticate(
 
 /** Adds authentication and the per-route role check to `scope` (an encapsulated plugin context). */
 export function requireCredentials(scope: FastifyInstance, auth: Authenticator, log: Logger, policy: CredentialPolicy = {}): void {
-  const tokenThrottle = policy.tokenThrottle ?? new LoginThrottle();
+  const tokenThrottle = policy.tokenThrottle ?? new LoginThrottle({ maxFailures: INVALID_TOKENS_PER_MINUTE });
   scope.decorateRequest('principal', undefined);
   scope.addHook('onRequest', async (request: FastifyRequest, _reply: FastifyReply) => {
     const access = request.routeOptions.config.roles;
