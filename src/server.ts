@@ -18,6 +18,7 @@ import { archiveRoutes } from './api/routes/archive.ts';
 import { messagesRoutes } from './api/routes/messages.ts';
 import { conversationsRoutes } from './api/routes/conversations.ts';
 import { exportManifestRoutes, exportRoutes } from './api/routes/export.ts';
+import { LiveExports, failInterruptedExports } from './audit/archive-export.ts';
 import { retroScansRoutes } from './api/routes/retro-scans.ts';
 import { ruleStatsRoutes } from './api/routes/rule-stats.ts';
 import { RetroScanner } from './audit/retro-scan.ts';
@@ -107,6 +108,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     const consoleSessions = createConsoleSessionStore(db.sql, { idleMs: CONSOLE_IDLE_MS, absoluteMs: CONSOLE_SESSION_MS });
     // Who read which messages and who decided what: every content-showing route records here first.
     const accessLog = createAccessLogStore(db.sql);
+    // Exports this node's previous process was streaming when it ended are over: say so before
+    // serving new ones (their manifests would otherwise say 'running' for ever).
+    const interrupted = await failInterruptedExports(db.sql, accessLog, config.nodeId);
+    if (interrupted.length > 0) log.warn('exports left running by the previous process marked failed (interrupted)', { exports: interrupted });
+    // The exports this server streams: a limit on how many at once, and what stop() waits for.
+    const exportsLive = new LiveExports();
     const tls = await loadTlsCredentials({ certPath: config.tlsCert, keyPath: config.tlsKey, dataDir: config.dataDir, domain: config.domain, log });
 
     const sessions = new SessionRegistry<C2SSession>();
@@ -261,7 +268,10 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       { prefix: '/v1/rules/stats', plugin: ruleStatsRoutes({ store: incidents }) },
       { prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: config.domain, accessLog }) },
       { prefix: '/v1/conversations', plugin: conversationsRoutes({ sql: db.sql, domain: config.domain, accessLog }) },
-      { prefix: '/v1/export', plugin: exportRoutes({ sql: db.sql, domain: config.domain, accessLog, log }) },
+      {
+        prefix: '/v1/export',
+        plugin: exportRoutes({ sql: db.sql, domain: config.domain, accessLog, log, live: exportsLive, node: config.nodeId, maxMessageBytes: config.maxStanzaBytes }),
+      },
       { prefix: '/v1/exports', plugin: exportManifestRoutes({ sql: db.sql }) },
       { prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql }) },
       { prefix: '/v1/retro-scans', plugin: retroScansRoutes({ sql: db.sql, onQueued: () => scanner.wake() }) },
@@ -311,7 +321,13 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         for (const session of open) session.fail(streamError('system-shutdown', 'The server is shutting down'));
         await Promise.allSettled(closeListeners);
         await modules.stop();
+        // Exports cut from here on failed because of the shutdown (their manifests say so).
+        exportsLive.stopping = true;
         await closeHttp([http, https], HTTP_DRAIN_MS);
+        // A cut export records its end (manifest, access log) asynchronously: let it, before the
+        // database closes under it.
+        const unsettled = await exportsLive.settle(EXPORT_SETTLE_MS);
+        if (unsettled > 0) log.error('exports still recording their end at shutdown; the next start marks them interrupted', { exports: unsettled });
         await audit.close();
         await Promise.allSettled([alerts.stop(), scanner.stop(), indexer.stop(), retention?.stop()]);
         policy.stop();
@@ -387,6 +403,8 @@ function httpPort(app: FastifyInstance): number {
 
 /** How long stop() lets HTTP requests in flight (an export download, say) finish before cutting them. */
 const HTTP_DRAIN_MS = 3000;
+/** How long stop() then waits for cut exports to write their manifests before closing the database. */
+const EXPORT_SETTLE_MS = 5000;
 
 /**
  * Closes fastify apps: idle keep-alive connections at once, requests in flight after `drainMs`.

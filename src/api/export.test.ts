@@ -62,6 +62,19 @@ const get = (url: string, token: string | null = OFFICER) =>
   app.inject({ method: 'GET', url, headers: token === null ? {} : { authorization: `Bearer ${token}` } });
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
+/**
+ * The manifest once the export has ended. The server records the end once the response has gone
+ * out in full (or the connection closed), so a client that has just read the last byte may find
+ * it still running for a moment.
+ */
+async function settled(id: string): Promise<Manifest> {
+  for (let i = 0; ; i++) {
+    const manifest = (await get(`/api/v1/exports/${id}`)).json() as Manifest;
+    if (manifest.status !== 'running' || i === 200) return manifest;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 interface Manifest {
   id: string;
   account: string;
@@ -72,6 +85,7 @@ interface Manifest {
   sha256: string | null;
   bytes: number | null;
   createdAt: string;
+  failure: string | null;
   finishedAt: string | null;
 }
 
@@ -121,10 +135,10 @@ describe('GET /api/v1/export', () => {
     const digest = sha256(res.rawPayload);
     expect(res.trailers).toEqual({ 'x-export-count': '4', 'x-export-sha256': digest });
 
-    const manifest = (await get(`/api/v1/exports/${id}`)).json() as Manifest;
+    const manifest = await settled(String(id));
     expect(manifest).toEqual({
       id, account: 'officer-tester', format: 'jsonl', query: { user: A, until: '2025-01-01T00:00:00.000Z' }, status: 'complete',
-      count: 4, sha256: digest, bytes: res.rawPayload.length, createdAt: expect.any(String), finishedAt: expect.any(String),
+      count: 4, sha256: digest, bytes: res.rawPayload.length, failure: null, createdAt: expect.any(String), finishedAt: expect.any(String),
     });
     // One entry before the first byte, one with the count, hash and ids at the end.
     expect(logged).toEqual([
@@ -173,6 +187,7 @@ describe('GET /api/v1/export', () => {
   });
 
   it('lists manifests newest first with a cursor, and refuses a bad cursor or id', async () => {
+    await settled((await get('/api/v1/exports?limit=1')).json<{ items: Manifest[] }>().items[0]!.id);
     const first = (await get('/api/v1/exports?limit=2')).json() as { items: Manifest[]; next: string | null };
     expect(first.items).toHaveLength(2);
     expect(Number(first.items[0]!.id)).toBeGreaterThan(Number(first.items[1]!.id));
@@ -294,8 +309,8 @@ describe('a large export', () => {
     expect(JSON.parse(received.first)).toEqual(expect.objectContaining({ id: 'bulk-1', from: 'u1@bulk.test/r', chain: 'bulk', chainSeq: 1 }));
     expect(JSON.parse(received.last)).toEqual(expect.objectContaining({ id: `bulk-${rows}` }));
     expect(received.trailers).toEqual({ 'x-export-count': String(rows), 'x-export-sha256': received.sha256 });
-    const manifest = (await get(`/api/v1/exports/${received.id}`)).json() as Manifest;
-    expect(manifest).toEqual(expect.objectContaining({ status: 'complete', count: rows, sha256: received.sha256, bytes: received.bytes }));
+    const manifest = await settled(received.id);
+    expect(manifest).toEqual(expect.objectContaining({ status: 'complete', count: rows, sha256: received.sha256, bytes: received.bytes, failure: null }));
     // The file is larger than the bound, so holding it (or most of it) would fail the test.
     const BOUND = 64 * 1024 * 1024;
     expect(received.bytes).toBeGreaterThan(BOUND);
@@ -324,10 +339,98 @@ describe('a large export', () => {
       if (manifest.status !== 'running') break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    expect(manifest).toEqual(expect.objectContaining({ status: 'failed', sha256: null, finishedAt: expect.any(String) }));
+    expect(manifest).toEqual(expect.objectContaining({ status: 'failed', failure: 'disconnected', sha256: null, finishedAt: expect.any(String) }));
     expect(manifest?.count).toBeLessThan(rows);
     expect(logged.map((e) => [e.action, e.detail?.phase])).toEqual([['export', 'start'], ['export', 'failed']]);
     expect(logged[1]?.messageIds?.[0]).toBe('bulk-1');
+    // The manifest's count is of the whole lines within its bytes; the access log names at least those.
+    expect(logged[1]?.messageCount).toBeGreaterThanOrEqual(manifest!.count!);
+  }, 60_000);
+
+  it('records a cut-off export with the bytes that went out, not the bytes produced', async () => {
+    const { port } = app.server.address() as AddressInfo;
+    // The client reads 1 MB and stops; the server can produce only as far as the buffers between them allow.
+    const { id, received } = await new Promise<{ id: string; received: number }>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: `/api/v1/export?since=${since}`, headers: { authorization: `Bearer ${OFFICER}` } }, (res) => {
+        let got = 0;
+        res.on('data', (chunk: Buffer) => {
+          got += chunk.length;
+          if (got >= 1024 * 1024) {
+            res.pause();
+            setTimeout(() => {
+              resolve({ id: String(res.headers['x-export-id']), received: got });
+              req.destroy();
+            }, 300);
+          }
+        });
+        res.on('error', () => {});
+      });
+      req.on('error', (err) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err);
+      });
+    });
+    const manifest = await settled(id);
+    expect(manifest).toEqual(expect.objectContaining({ status: 'failed', failure: 'disconnected' }));
+    // At least what the client read went out; far less than the 160 MB file.
+    expect(manifest.bytes).toBeGreaterThanOrEqual(received - 128 * 1024);
+    expect(manifest.bytes).toBeLessThan(64 * 1024 * 1024);
+    // Its count is exactly the whole lines within those bytes (rows are ~800 bytes each, in order).
+    const { whole, again } = await new Promise<{ whole: Buffer; again: string }>((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: `/api/v1/export?since=${since}&until=${encodeURIComponent(String(manifest.query.until))}`, headers: { authorization: `Bearer ${OFFICER}` } }, (res) => {
+        const parts: Buffer[] = [];
+        let got = 0;
+        const done = () => resolve({ whole: Buffer.concat(parts), again: String(res.headers['x-export-id']) });
+        res.on('data', (chunk: Buffer) => {
+          parts.push(chunk);
+          got += chunk.length;
+          if (got > manifest.bytes! + 1) {
+            req.destroy();
+            done();
+          }
+        });
+        res.on('end', done);
+        res.on('error', () => {});
+      });
+      req.on('error', (err) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err);
+      });
+    });
+    await settled(again);
+    const within = whole.subarray(0, manifest.bytes!);
+    expect(manifest.count).toBe(within.toString('latin1').split('\n').length - 1);
+  }, 60_000);
+
+  it('runs at most two exports at once: a third is answered 429 with Retry-After until one ends', async () => {
+    const { port } = app.server.address() as AddressInfo;
+    const stalled = await Promise.all(
+      [1, 2].map(
+        () =>
+          new Promise<{ req: http.ClientRequest; id: string }>((resolve, reject) => {
+            const req = http.get({ host: '127.0.0.1', port, path: `/api/v1/export?since=${since}`, headers: { authorization: `Bearer ${OFFICER}` } }, (res) => {
+              res.pause(); // reads nothing: the export stays in progress
+              res.on('error', () => {});
+              resolve({ req, id: String(res.headers['x-export-id']) });
+            });
+            req.on('error', (err) => {
+              if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err);
+            });
+          }),
+      ),
+    );
+    const third = await get('/api/v1/export?user=alice&until=2025-01-01T00:00:00Z');
+    expect(third.statusCode).toBe(429);
+    expect(third.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(third.headers['retry-after']).toBe('30');
+    expect(third.json()).toMatchObject({ type: 'urn:warden:problem:too-many-exports', status: 429 });
+    for (const s of stalled) s.req.destroy();
+    for (const s of stalled) expect((await settled(s.id)).status).toBe('failed');
+    // Slots are given back once a run has recorded its end.
+    let again = await get('/api/v1/export?user=alice&until=2025-01-01T00:00:00Z');
+    for (let i = 0; i < 40 && again.statusCode === 429; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      again = await get('/api/v1/export?user=alice&until=2025-01-01T00:00:00Z');
+    }
+    expect(again.statusCode).toBe(200);
   }, 60_000);
 
   it('does not answer HEAD (it would run a whole export for nothing)', async () => {

@@ -14,7 +14,10 @@ import {
   encodedWords,
   fold,
   headerField,
+  EXPORT_BATCH_BYTES,
+  EXPORT_CHUNK_BYTES,
   EXPORT_FIELDS,
+  exportBatchRows,
   getExport,
   jsonlLine,
   listExports,
@@ -332,6 +335,10 @@ describe('export runs', () => {
     ]);
     expect((await getExport(db.sql, r.id))?.status).toBe('running');
     const body = await readAll(r.stream);
+    // Produced is not received: the manifest waits for whoever sends the file to say it went out.
+    expect((await getExport(db.sql, r.id))?.status).toBe('running');
+    expect(log.entries).toHaveLength(1);
+    expect(await r.finish({ delivered: true })).toBe('complete');
     expect(await r.done).toBe('complete');
     const sha256 = createHash('sha256').update(body).digest('hex');
     const lines = body.toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string });
@@ -339,7 +346,7 @@ describe('export runs', () => {
     expect(r.result()).toEqual({ count: 6, bytes: body.length, sha256 });
     expect(await getExport(db.sql, r.id)).toEqual({
       id: r.id, account: 'olivia', format: 'jsonl', query: { user: A, until: '2030-01-01T00:00:00.000Z' }, status: 'complete',
-      count: 6, sha256, bytes: body.length, createdAt: expect.any(Date), finishedAt: expect.any(Date),
+      count: 6, sha256, bytes: body.length, failure: null, createdAt: expect.any(Date), finishedAt: expect.any(Date),
     });
     expect(log.entries[1]).toEqual(expect.objectContaining({
       action: 'export', messageIds: ['m-1', 'm-2', 'm-3', 'm-4', 'm-6', 'm-7'], messageCount: 6,
@@ -382,26 +389,70 @@ describe('export runs', () => {
     expect(messages[1]?.fromLine).toBe(`From ${B} ${asctime(at(2))}`);
   });
 
-  it('marks an export cut off by its reader failed, with what was sent until then', async () => {
+  it('marks a file produced in full but not delivered failed: the messages wholly sent in the manifest, every message begun in the access log', async () => {
     const log = new RecordingAccessLog();
-    const r = await run('jsonl', {}, log);
+    const r = await run('jsonl', {}, log, at(8));
+    const body = await readAll(r.stream);
+    expect(r.result()?.count).toBe(7);
+    const lines = body.toString('utf8').split('\n');
+    // The connection took the first two lines and half of the third before it closed.
+    const two = Buffer.byteLength(`${lines[0]}\n${lines[1]}\n`);
+    const halfThird = two + Math.floor(Buffer.byteLength(lines[2]!) / 2);
+    expect(await r.finish({ delivered: false, bytes: two, maxBytes: halfThird, failure: 'disconnected' })).toBe('failed');
+    // A second call changes nothing.
+    expect(await r.finish({ delivered: true })).toBe('failed');
+    expect(await getExport(db.sql, r.id)).toEqual(
+      expect.objectContaining({ status: 'failed', failure: 'disconnected', count: 2, bytes: two, sha256: null, finishedAt: expect.any(Date) }),
+    );
+    expect(log.entries.map((e) => e.detail?.phase)).toEqual(['start', 'failed']);
+    expect(log.entries[1]).toMatchObject({ messageIds: ['m-1', 'm-2', 'm-3'], messageCount: 3, detail: { failure: 'disconnected', count: 2, bytes: two } });
+  });
+
+  it('marks an export whose reader went away after the first chunk failed, with what was sent', async () => {
+    const log = new RecordingAccessLog();
+    const r = await run('csv', {}, log);
     const first = await new Promise<Buffer>((resolve) => r.stream.once('data', resolve));
     r.stream.destroy();
-    expect(await r.done).toBe('failed');
-    const manifest = await getExport(db.sql, r.id);
-    expect(manifest).toEqual(expect.objectContaining({ status: 'failed', sha256: null, finishedAt: expect.any(Date) }));
-    expect(manifest?.count).toBeGreaterThanOrEqual(2);
-    expect(manifest?.bytes).toBeGreaterThanOrEqual(first.length);
-    expect(log.entries.map((e) => e.detail?.phase)).toEqual(['start', 'failed']);
-    expect(log.entries[1]?.messageIds?.slice(0, 2)).toEqual(['m-1', 'm-2']);
+    // The CSV head is its own chunk: no message went out.
+    expect(first.toString('utf8')).toBe(CSV_HEAD);
+    expect(await r.finish({ delivered: false, bytes: first.length, maxBytes: first.length, failure: 'disconnected' })).toBe('failed');
+    expect(await getExport(db.sql, r.id)).toEqual(expect.objectContaining({ status: 'failed', count: 0, bytes: first.length }));
+    expect(log.entries[1]).toMatchObject({ messageIds: [], messageCount: 0 });
     expect(r.result()).toBeUndefined();
   });
 
-  it('marks an export never read failed when its stream is destroyed', async () => {
+  it('marks an export never read failed', async () => {
     const r = await run('jsonl', {}, new RecordingAccessLog());
     r.stream.destroy();
-    expect(await r.done).toBe('failed');
-    expect((await getExport(db.sql, r.id))?.status).toBe('failed');
+    expect(await r.finish({ delivered: false, bytes: 0, maxBytes: 0, failure: 'disconnected' })).toBe('failed');
+    expect(await getExport(db.sql, r.id)).toEqual(expect.objectContaining({ status: 'failed', count: 0, bytes: 0 }));
+  });
+
+  it('says complete only for a file produced in full', async () => {
+    const r = await run('jsonl', {}, new RecordingAccessLog());
+    r.stream.destroy();
+    expect(await r.finish({ delivered: true })).toBe('failed');
+    expect((await getExport(db.sql, r.id))?.failure).toBe('error');
+  });
+
+  it('cuts a message larger than a chunk into chunks of at most EXPORT_CHUNK_BYTES, and batches rows by the largest body', async () => {
+    const big = 'x'.repeat(EXPORT_CHUNK_BYTES * 2 + 10);
+    await db.sql`UPDATE archive SET body = ${big} WHERE stanza_id = 'm-4'`;
+    try {
+      const r = await run('jsonl', {}, new RecordingAccessLog(), at(8));
+      // As a pipe reads it (flowing mode: one chunk per 'data').
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => r.stream.on('data', (c: Buffer) => chunks.push(c)).once('end', resolve).once('error', reject));
+      expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(EXPORT_CHUNK_BYTES);
+      const lines = Buffer.concat(chunks).toString('utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { id: string; body: string });
+      expect(lines.map((l) => l.id)).toEqual(['m-1', 'm-2', 'm-3', 'm-4', 'm-5', 'm-6', 'm-7']);
+      expect(lines[3]?.body).toBe(big);
+    } finally {
+      await db.sql`UPDATE archive SET body = '=cmd|'' /C calc''!A0' WHERE stanza_id = 'm-4'`;
+    }
+    expect(exportBatchRows(262_144)).toBe(Math.floor(EXPORT_BATCH_BYTES / (2 * 262_144 + 16_384)));
+    expect(exportBatchRows(1024)).toBe(1000);
+    expect(exportBatchRows(16 * 1024 * 1024)).toBe(1);
   });
 
   it('does not start when the access log cannot record it', async () => {

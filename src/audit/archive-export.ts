@@ -1,13 +1,23 @@
 // eDiscovery export: every archived message meeting the archive search's filters, streamed as
 // one file (JSON Lines, CSV or an mbox of RFC 5322 messages) with a manifest (the `exports`
-// table, migrations/0008) holding the count, byte length and SHA-256 of exactly the bytes sent.
+// table, migrations/0008 and 0012) holding the count, byte length and SHA-256 of the file.
 //
-// Constant memory for any number of rows: the archive is walked oldest first in keyset batches
-// on (ts, id) (archive-search.ts readArchive — the search's own filters and query plan), one
-// statement per batch, never a server-side cursor (the embedded store serves one connection at
-// a time, and a portal held open across batches would block every other query for the whole
-// export). Batches are produced only when the consumer pulls (exportRun().stream is a Readable
-// over an async generator), so a slow client slows the walk instead of filling memory.
+// Bounded memory for any number of rows and any size of message: the archive is walked oldest
+// first in keyset batches on (ts, id) (archive-search.ts readArchive — the search's own filters
+// and query plan), one statement per batch, never a server-side cursor (the embedded store serves
+// one connection at a time, and a portal held open across batches would block every other query
+// for the whole export). A batch has as many rows as fit EXPORT_BATCH_BYTES when every body is as
+// large as the archive allows (exportBatchRows), and the file is produced in chunks of at most
+// EXPORT_CHUNK_BYTES, only when the consumer pulls (exportRun().stream is a Readable over an async
+// generator), so a slow client slows the walk instead of filling memory. LiveExports bounds how
+// many run at once.
+//
+// Complete means received: the run does not decide its own end. Whoever sends the file calls
+// finish() with what was delivered — the HTTP route once the response has been handed to the
+// network in full (trailers included) or the connection closed before — so a client that went
+// away with megabytes still in flight finds the export failed, with the messages and bytes that
+// did go out. The SHA-256 in a manifest is of the file the server produced: a client checks its
+// download against it.
 //
 // Order: oldest first, (ts, id) — the order a reviewer reads a matter in and the order the
 // writers' hash chains grow; each row carries its chain, sequence and hash so any message in a
@@ -17,7 +27,7 @@ import { Readable } from 'node:stream';
 import type { Sql } from 'postgres';
 import type { Principal } from '../api/principal.ts';
 import { silentLogger, type Logger } from '../log.ts';
-import { MAX_LOGGED_MESSAGE_IDS, type AccessLog } from './access-log.types.ts';
+import { MAX_LOGGED_MESSAGE_IDS, SYSTEM_PRINCIPAL, type AccessLog } from './access-log.types.ts';
 import { readArchive, type ArchiveCursor, type ArchiveRecord, type ArchiveSearchFilters, type ArchiveSearchQuery } from './archive-search.ts';
 
 export type ExportFormat = 'jsonl' | 'csv' | 'eml';
@@ -281,6 +291,25 @@ export function exportFormatter(format: ExportFormat, domain: string): ExportFor
 // ---------------------------------------------------------------------------------------------
 // The walk
 
+/** Memory for one batch of archive rows (their protocol buffers and decoded strings). */
+export const EXPORT_BATCH_BYTES = 64 * 1024 * 1024;
+/** The largest message body the archive can hold by default (MAX_STANZA_BYTES). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 262_144;
+/** What a row costs besides its body: JIDs, thread, matches, chain place, object headers. */
+const ROW_OVERHEAD_BYTES = 16 * 1024;
+
+/**
+ * Pure: rows per batch so that a batch of the largest possible messages fits `budget`. A row
+ * costs about twice its body while a batch is held — postgres.js's protocol buffer and the
+ * decoded string (two bytes a character once any is outside Latin-1) — so the bound holds
+ * whatever the bodies are, not only on average. 1000 at most: past that, fewer queries do not
+ * make an export faster.
+ */
+export function exportBatchRows(maxMessageBytes: number, budget = EXPORT_BATCH_BYTES): number {
+  const perRow = 2 * maxMessageBytes + ROW_OVERHEAD_BYTES;
+  return Math.max(1, Math.min(DEFAULT_EXPORT_BATCH, Math.floor(budget / perRow)));
+}
+
 /** Every row meeting `filters`, oldest first, in batches of at most `batchSize`, each read when the consumer asks for it. */
 export async function* walkArchive(sql: Sql, filters: ExportFilters, batchSize = DEFAULT_EXPORT_BATCH): AsyncGenerator<ArchiveRecord[]> {
   let cursor: ArchiveCursor | undefined;
@@ -299,6 +328,13 @@ export async function* walkArchive(sql: Sql, filters: ExportFilters, batchSize =
 
 export type ExportStatus = 'running' | 'complete' | 'failed';
 
+/**
+ * Why an export failed: the client went away before it had received all of it ('disconnected'),
+ * reading or recording failed ('error'), the server stopped ('shutdown'), or the process ended
+ * without recording the end, found at the next start ('interrupted').
+ */
+export type ExportFailure = 'disconnected' | 'error' | 'shutdown' | 'interrupted';
+
 export interface ExportManifest {
   readonly id: string;
   readonly account: string;
@@ -306,9 +342,13 @@ export interface ExportManifest {
   /** The filters the file holds, `until` included (the moment the export started when none was given). */
   readonly query: Record<string, unknown>;
   readonly status: ExportStatus;
+  /** complete: messages in the file. failed: messages wholly sent before the failure. */
   readonly count: number | null;
+  /** SHA-256 (hex) of the file this server produced, when complete. */
   readonly sha256: string | null;
+  /** complete: the file's length. failed: bytes handed to the network before the failure. */
   readonly bytes: number | null;
+  readonly failure: ExportFailure | null;
   readonly createdAt: Date;
   readonly finishedAt: Date | null;
 }
@@ -322,6 +362,7 @@ interface ManifestRow {
   message_count: string | null;
   sha256: string | null;
   bytes: string | null;
+  failure: ExportFailure | null;
   created_at: Date;
   finished_at: Date | null;
 }
@@ -335,22 +376,104 @@ const toManifest = (r: ManifestRow): ExportManifest => ({
   count: r.message_count === null ? null : Number(r.message_count),
   sha256: r.sha256,
   bytes: r.bytes === null ? null : Number(r.bytes),
+  failure: r.failure,
   createdAt: r.created_at,
   finishedAt: r.finished_at,
 });
 
+const MANIFEST_COLUMNS = 'id, account, format, query, status, message_count, sha256, bytes, failure, created_at, finished_at';
+
 export async function getExport(sql: Sql, id: string): Promise<ExportManifest | undefined> {
   if (!/^[1-9]\d{0,18}$/.test(id)) return undefined;
-  const [row] = await sql<ManifestRow[]>`SELECT * FROM exports WHERE id = ${id}::bigint`;
+  const [row] = await sql<ManifestRow[]>`SELECT ${sql.unsafe(MANIFEST_COLUMNS)} FROM exports WHERE id = ${id}::bigint`;
   return row === undefined ? undefined : toManifest(row);
 }
 
 /** Newest first; `beforeId` exclusive. One more than `limit` is read to tell whether a next page exists. */
 export async function listExports(sql: Sql, opts: { limit: number; beforeId?: string }): Promise<{ items: ExportManifest[]; more: boolean }> {
   const rows = await sql<ManifestRow[]>`
-    SELECT * FROM exports ${opts.beforeId === undefined ? sql`` : sql`WHERE id < ${opts.beforeId}::bigint`}
+    SELECT ${sql.unsafe(MANIFEST_COLUMNS)} FROM exports ${opts.beforeId === undefined ? sql`` : sql`WHERE id < ${opts.beforeId}::bigint`}
     ORDER BY id DESC LIMIT ${opts.limit + 1}`;
   return { items: rows.slice(0, opts.limit).map(toManifest), more: rows.length > opts.limit };
+}
+
+/**
+ * At start-up, before this node serves exports: manifests this node's previous process left
+ * 'running' (it ended without recording how its exports ended) become failed ('interrupted'),
+ * each with an access-log entry. Manifests of other nodes are theirs to settle; those from before
+ * nodes were recorded (node NULL) are taken as this node's. Returns the ids.
+ */
+export async function failInterruptedExports(sql: Sql, accessLog: AccessLog, node: string): Promise<string[]> {
+  const rows = await sql<{ id: string; account: string; format: ExportFormat; query: Record<string, unknown> }[]>`
+    UPDATE exports SET status = 'failed', failure = 'interrupted', finished_at = clock_timestamp()
+    WHERE status = 'running' AND (node = ${node} OR node IS NULL)
+    RETURNING id, account, format, query`;
+  for (const r of rows) {
+    await accessLog.record({
+      principal: SYSTEM_PRINCIPAL,
+      ip: 'server',
+      action: 'export',
+      query: { ...r.query, format: r.format },
+      // What reached the client is unknown: the process that knew is gone.
+      detail: { exportId: String(r.id), phase: 'failed', failure: 'interrupted', account: r.account },
+    });
+  }
+  return rows.map((r) => String(r.id));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exports in progress on this server
+
+export const DEFAULT_MAX_CONCURRENT_EXPORTS = 2;
+
+/**
+ * The exports this server is streaming: at most `maxConcurrent` at once (each may hold up to
+ * EXPORT_BATCH_BYTES of rows), and the list shutdown waits on so every manifest is written
+ * before the database closes.
+ */
+export class LiveExports {
+  private readonly running = new Set<Promise<ExportStatus>>();
+  private reserved = 0;
+  /** Set by shutdown: exports cut from now on failed because the server stopped. */
+  stopping = false;
+
+  constructor(readonly maxConcurrent = DEFAULT_MAX_CONCURRENT_EXPORTS) {
+    if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) throw new RangeError(`maxConcurrent must be a positive integer, got ${maxConcurrent}`);
+  }
+
+  get size(): number {
+    return this.reserved;
+  }
+
+  /** A slot for a new export; false when maxConcurrent are running (or the server is stopping). */
+  tryReserve(): boolean {
+    if (this.stopping || this.reserved >= this.maxConcurrent) return false;
+    this.reserved++;
+    return true;
+  }
+
+  /** Gives back a slot reserved for an export that did not start. */
+  release(): void {
+    this.reserved = Math.max(0, this.reserved - 1);
+  }
+
+  /** Holds the slot until the run has ended and its manifest is written. */
+  track(run: Pick<ExportRun, 'done'>): void {
+    const done = run.done;
+    this.running.add(done);
+    void done.finally(() => {
+      this.running.delete(done);
+      this.release();
+    });
+  }
+
+  /** Resolves once every run has written its manifest, or after `ms`; the number still running then. */
+  async settle(ms: number): Promise<number> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.running]), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+    return this.running.size;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,6 +486,17 @@ export interface ExportResult {
   readonly sha256: string;
 }
 
+/** How far the file got, as whoever sent it knows (the HTTP route: from the socket). */
+export type ExportDelivery =
+  /** Every byte, and the end, was handed to the network. */
+  | { readonly delivered: true }
+  /**
+   * Cut off: at least `bytes` had been handed to the network, and at most `maxBytes` (what was
+   * given to the connection) can have reached the client. The manifest records the first (the
+   * messages surely sent), the access log the second (every message the client may have seen).
+   */
+  | { readonly delivered: false; readonly bytes: number; readonly maxBytes: number; readonly failure: Exclude<ExportFailure, 'interrupted'> };
+
 export interface ExportRunOptions {
   readonly sql: Sql;
   readonly accessLog: AccessLog;
@@ -372,7 +506,12 @@ export interface ExportRunOptions {
   readonly format: ExportFormat;
   /** This server's domain (the mbox Message-IDs). */
   readonly domain: string;
+  /** Rows per query (default: exportBatchRows(maxMessageBytes)). */
   readonly batchSize?: number;
+  /** The largest body the archive can hold (MAX_STANZA_BYTES), which bounds a batch's memory. */
+  readonly maxMessageBytes?: number;
+  /** The node streaming it (its manifest says so; see failInterruptedExports). */
+  readonly node?: string;
   /** The moment the export starts; rows from then on are not in it (default: now). */
   readonly now?: Date;
   readonly log?: Logger;
@@ -382,13 +521,27 @@ export interface ExportRun {
   readonly id: string;
   readonly formatter: ExportFormatter;
   readonly manifest: ExportManifest;
-  /** The file; read it once. Destroying it (client gone) marks the export failed. */
+  /** The file, in chunks of at most EXPORT_CHUNK_BYTES; read it once. */
   readonly stream: Readable;
-  /** Set once the last byte has been produced and the manifest says complete. */
+  /** Set once the last byte has been produced. */
   result(): ExportResult | undefined;
-  /** Settles when the run has ended either way and its manifest and access-log entry are written. */
+  /**
+   * Bytes known to have been handed to the network so far: lets the run forget its bookkeeping
+   * below that point (only the route calls it; without it the bookkeeping is one entry a chunk).
+   */
+  sent(bytes: number): void;
+  /**
+   * Ends the run: complete only when the whole file was produced and delivered; otherwise failed,
+   * with the count of messages wholly within the bytes delivered. The first call decides; later
+   * ones answer the same. Writes the manifest and the access-log entry, then settles `done`.
+   */
+  finish(delivery: ExportDelivery): Promise<ExportStatus>;
+  /** Settles when finish() has written the manifest and the access-log entry. */
   readonly done: Promise<ExportStatus>;
 }
+
+/** The file is produced in chunks of at most this many bytes (a message larger than this spans several). */
+export const EXPORT_CHUNK_BYTES = 64 * 1024;
 
 const manifestQuery = (f: ExportFilters): Record<string, unknown> => ({
   ...(f.q !== undefined && { q: f.q }),
@@ -400,16 +553,62 @@ const manifestQuery = (f: ExportFilters): Record<string, unknown> => ({
 });
 
 /**
+ * Pure: where each message ends in the file (and where the head before the first one ends), so a
+ * byte count can be turned into messages. Marks below what is known to be delivered are pruned,
+ * so the list holds only what is in flight.
+ */
+export class DeliveryMarks {
+  private marks: { bytes: number; count: number }[] = [];
+  private floor = { bytes: 0, count: 0 };
+
+  /** The file's first `bytes` bytes end exactly after `count` messages. */
+  add(bytes: number, count: number): void {
+    this.marks.push({ bytes, count });
+  }
+
+  /** Messages wholly within the first `bytes` bytes. */
+  countWithin(bytes: number): number {
+    let count = this.floor.count;
+    for (const m of this.marks) {
+      if (m.bytes > bytes) break;
+      count = m.count;
+    }
+    return count;
+  }
+
+  /** Messages of which at least one byte is within the first `bytes` bytes. */
+  startedWithin(bytes: number): number {
+    let previous = this.floor;
+    for (const m of this.marks) {
+      if (m.bytes > bytes) return m.count > previous.count && bytes > previous.bytes ? m.count : previous.count;
+      previous = m;
+    }
+    return previous.count;
+  }
+
+  /** Forgets marks below `bytes` (they can no longer be asked about: delivery only grows). */
+  prune(bytes: number): void {
+    let i = 0;
+    while (i < this.marks.length && this.marks[i]!.bytes <= bytes) i++;
+    if (i > 0) {
+      this.floor = this.marks[i - 1]!;
+      this.marks = this.marks.slice(i);
+    }
+  }
+}
+
+/**
  * Starts an export: writes its manifest (running) and the access-log entry that says who
  * exported what — both before a byte is produced, so an export that is cut off is still on
- * record — and returns the stream. A second access-log entry at the end holds the count, the
- * SHA-256 and the first MAX_LOGGED_MESSAGE_IDS stanza ids (also when the export failed: what was
- * sent until then).
+ * record — and returns the stream. finish() writes the end: a second access-log entry with the
+ * count, the SHA-256 and the first MAX_LOGGED_MESSAGE_IDS stanza ids (for a failed export: of the
+ * messages wholly sent before it failed).
  */
 export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
   const { sql, accessLog, principal, ip, format } = opts;
   const log = opts.log ?? silentLogger;
   const now = opts.now ?? new Date();
+  const batchSize = opts.batchSize ?? exportBatchRows(opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
   // A fixed end makes the file reproducible from its manifest and lets the walk finish while
   // messages keep arriving.
   const until = opts.filters.until !== undefined && opts.filters.until < now ? opts.filters.until : now;
@@ -418,14 +617,15 @@ export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
   const formatter = exportFormatter(format, opts.domain);
 
   const [row] = await sql<ManifestRow[]>`
-    INSERT INTO exports (account, format, query) VALUES (${principal.actor}, ${format}, ${JSON.stringify(query)}::text::jsonb)
-    RETURNING *`;
+    INSERT INTO exports (account, format, query, node)
+    VALUES (${principal.actor}, ${format}, ${JSON.stringify(query)}::text::jsonb, ${opts.node ?? null})
+    RETURNING ${sql.unsafe(MANIFEST_COLUMNS)}`;
   const manifest = toManifest(row!);
   const id = manifest.id;
   try {
     await accessLog.record({ principal, ip, action: 'export', query: { ...query, format }, detail: { exportId: id, phase: 'start' } });
   } catch (err) {
-    await sql`UPDATE exports SET status = 'failed', finished_at = now() WHERE id = ${id}::bigint`.catch(() => {});
+    await sql`UPDATE exports SET status = 'failed', failure = 'error', finished_at = clock_timestamp() WHERE id = ${id}::bigint`.catch(() => {});
     throw err;
   }
 
@@ -433,72 +633,104 @@ export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
   let bytes = 0;
   const hash = createHash('sha256');
   const ids: string[] = [];
+  const marks = new DeliveryMarks();
   let result: ExportResult | undefined;
-  let state: 'idle' | 'running' | 'ended' = 'idle';
+  let producerFailed = false;
+  let finishing: Promise<ExportStatus> | undefined;
   let settle: (s: ExportStatus) => void = () => {};
   const done = new Promise<ExportStatus>((resolve) => (settle = resolve));
 
-  const emit = (text: string): Buffer => {
-    const chunk = Buffer.from(text, 'utf8');
+  // `produced` runs ahead of `bytes` by the messages gathered for the next chunk.
+  let produced = 0;
+  const emit = (chunk: Buffer): Buffer => {
     hash.update(chunk);
     bytes += chunk.length;
     return chunk;
   };
 
-  const fail = async (): Promise<void> => {
-    state = 'ended';
-    try {
-      await sql`
-        UPDATE exports SET status = 'failed', message_count = ${count}, bytes = ${bytes}, finished_at = now()
-        WHERE id = ${id}::bigint`;
-      await accessLog.record({
-        principal, ip, action: 'export', query: { ...query, format }, messageIds: ids, messageCount: count,
-        detail: { exportId: id, phase: 'failed', count, bytes },
-      });
-    } catch (err) {
-      log.error('export: could not record the failed export', { exportId: id, error: String(err) });
-    }
-    settle('failed');
-  };
-
   async function* produce(): AsyncGenerator<Buffer> {
-    state = 'running';
     try {
-      if (formatter.head !== '') yield emit(formatter.head);
+      if (formatter.head !== '') {
+        const head = Buffer.from(formatter.head, 'utf8');
+        produced += head.length;
+        marks.add(produced, 0);
+        yield emit(head);
+      }
       // since ≥ until (a window in the future): an empty file, not an error half-way through a 200.
       const empty = filters.since !== undefined && filters.since >= until;
-      for await (const batch of empty ? [] : walkArchive(sql, filters, opts.batchSize)) {
-        let text = '';
+      // Messages are gathered into chunks of up to EXPORT_CHUNK_BYTES (few writes to the socket);
+      // a larger message is sent in slices of that size, so no chunk is larger.
+      let parts: Buffer[] = [];
+      let pending = 0;
+      const flush = (): Buffer => {
+        const chunk = parts.length === 1 ? parts[0]! : Buffer.concat(parts, pending);
+        parts = [];
+        pending = 0;
+        return emit(chunk);
+      };
+      for await (const batch of empty ? [] : walkArchive(sql, filters, batchSize)) {
         for (const r of batch) {
-          text += formatter.message(r);
+          const message = Buffer.from(formatter.message(r), 'utf8');
           if (ids.length < MAX_LOGGED_MESSAGE_IDS) ids.push(r.message.id);
+          if (pending > 0 && pending + message.length > EXPORT_CHUNK_BYTES) yield flush();
+          count++;
+          produced += message.length;
+          marks.add(produced, count);
+          if (message.length > EXPORT_CHUNK_BYTES) {
+            for (let at = 0; at < message.length; at += EXPORT_CHUNK_BYTES) yield emit(message.subarray(at, at + EXPORT_CHUNK_BYTES));
+          } else {
+            parts.push(message);
+            pending += message.length;
+          }
         }
-        count += batch.length;
-        yield emit(text);
       }
-      const end: ExportResult = { count, bytes, sha256: hash.digest('hex') };
-      // Written before the stream ends: a client that received the whole file finds the manifest complete.
-      await sql`
-        UPDATE exports SET status = 'complete', message_count = ${count}, sha256 = ${end.sha256}, bytes = ${bytes}, finished_at = now()
-        WHERE id = ${id}::bigint`;
-      await accessLog.record({
-        principal, ip, action: 'export', query: { ...query, format }, messageIds: ids, messageCount: count,
-        detail: { exportId: id, phase: 'complete', count, sha256: end.sha256, bytes },
-      });
-      result = end;
-      state = 'ended';
-      settle('complete');
-    } finally {
-      // Thrown out of (a query failed) or returned from (the client went away) mid-way.
-      if (state !== 'ended') await fail();
+      if (pending > 0) yield flush();
+      result = { count, bytes, sha256: hash.digest('hex') };
+    } catch (err) {
+      producerFailed = true;
+      log.error('export: reading the archive failed', { exportId: id, error: String(err) });
+      throw err;
     }
   }
 
-  // Bytes, not objects: highWaterMark then counts bytes, so at most about one batch is buffered.
-  const stream = Readable.from(produce(), { objectMode: false, highWaterMark: 64 * 1024 });
-  // Destroyed before its first read: the generator never ran, so its finally will not either.
-  stream.once('close', () => {
-    if (state === 'idle') void fail();
-  });
-  return { id, formatter, manifest, stream, result: () => result, done };
+  const finish = (delivery: ExportDelivery): Promise<ExportStatus> =>
+    (finishing ??= (async (): Promise<ExportStatus> => {
+      const end = result;
+      const complete = delivery.delivered && end !== undefined;
+      let status: ExportStatus = complete ? 'complete' : 'failed';
+      try {
+        if (complete) {
+          await sql`
+            UPDATE exports SET status = 'complete', message_count = ${end.count}, sha256 = ${end.sha256}, bytes = ${end.bytes}, finished_at = clock_timestamp()
+            WHERE id = ${id}::bigint`;
+          await accessLog.record({
+            principal, ip, action: 'export', query: { ...query, format }, messageIds: ids, messageCount: end.count,
+            detail: { exportId: id, phase: 'complete', count: end.count, sha256: end.sha256, bytes: end.bytes },
+          });
+        } else {
+          const failure: ExportFailure = producerFailed || delivery.delivered ? 'error' : delivery.failure;
+          const clamp = (n: number) => Math.max(0, Math.min(n, bytes));
+          // The manifest: what surely went out. The access log: every message the client may have seen.
+          const sentBytes = delivery.delivered ? bytes : clamp(delivery.bytes);
+          const sentCount = marks.countWithin(sentBytes);
+          const seen = marks.startedWithin(delivery.delivered ? bytes : clamp(Math.max(delivery.maxBytes, delivery.bytes)));
+          await sql`
+            UPDATE exports SET status = 'failed', failure = ${failure}, message_count = ${sentCount}, bytes = ${sentBytes}, finished_at = clock_timestamp()
+            WHERE id = ${id}::bigint`;
+          await accessLog.record({
+            principal, ip, action: 'export', query: { ...query, format }, messageIds: ids.slice(0, seen), messageCount: seen,
+            detail: { exportId: id, phase: 'failed', failure, count: sentCount, bytes: sentBytes },
+          });
+        }
+      } catch (err) {
+        status = 'failed';
+        log.error('export: could not record how the export ended', { exportId: id, error: String(err) });
+      }
+      settle(status);
+      return status;
+    })());
+
+  // Bytes, not objects: highWaterMark then counts bytes, so about one chunk is buffered ahead.
+  const stream = Readable.from(produce(), { objectMode: false, highWaterMark: EXPORT_CHUNK_BYTES });
+  return { id, formatter, manifest, stream, result: () => result, sent: (n) => marks.prune(n), finish, done };
 }

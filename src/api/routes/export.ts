@@ -6,12 +6,19 @@
 // manifest are in audit/archive-export.ts. The file is streamed with chunked transfer coding and
 // ends with HTTP trailers (RFC 9110 §6.5, RFC 9112 §7.1.2) carrying the count and SHA-256, which
 // are only known once the last row is out; the same values go into the manifest.
+//
+// The manifest says complete only once the whole response — every chunk and the trailers — has
+// been handed to the network ('finish'); a connection that closes before that marks the export
+// failed with the bytes that went out (sampled from the response's buffer as it is written: what
+// was given to the response less what it still holds). At most LiveExports.maxConcurrent exports
+// stream at once on a server; one more is answered 429 with Retry-After.
+import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Sql } from 'postgres';
 import type { AccessLog } from '../../audit/access-log.types.ts';
-import { EXPORT_FORMATS, getExport, listExports, startExport, type ExportFormat } from '../../audit/archive-export.ts';
+import { EXPORT_FORMATS, LiveExports, getExport, listExports, startExport, type ExportFormat, type ExportRun } from '../../audit/archive-export.ts';
 import type { Logger } from '../../log.ts';
-import { badRequest, notFound, problemSchema } from '../errors.ts';
+import { ApiProblem, badRequest, notFound, problemSchema } from '../errors.ts';
 import { decodePageCursor, encodePageCursor, idCursorSchema, limitSchema, nextPageCursor, pageSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
 import { parseSearchFilters, searchFilterProperties, type SearchFilterQuerystring } from '../search-filters.ts';
@@ -22,6 +29,56 @@ export interface ExportRoutesDeps {
   readonly domain: string;
   readonly accessLog: AccessLog;
   readonly log?: Logger;
+  /** This server's exports in progress (limit, shutdown); default: a fresh LiveExports. */
+  readonly live?: LiveExports;
+  /** This node's id, written into each manifest (start-up cleanup settles only its own). */
+  readonly node?: string;
+  /** The largest body the archive can hold (MAX_STANZA_BYTES): bounds a batch's memory. */
+  readonly maxMessageBytes?: number;
+}
+
+export const TOO_MANY_EXPORTS = 'urn:warden:problem:too-many-exports';
+/** Seconds a client is told to wait when every export slot is taken. */
+export const EXPORT_RETRY_AFTER_S = 30;
+
+/**
+ * Follows the response carrying `run.stream` and ends the run from what the network got: complete
+ * once the response finished (every byte and the trailers handed to the socket), else failed with
+ * the bytes handed over before the connection closed. `stopping` tells a shutdown from a client
+ * that went away.
+ */
+export function deliverExport(run: ExportRun, res: ServerResponse, stopping: () => boolean): void {
+  let given = 0;
+  let sent = 0;
+  const sample = (): void => {
+    // What the response holds (its own and its socket's buffers, framing included) has not gone out.
+    const held = res.destroyed ? given - sent : res.writableLength;
+    if (given - held > sent) {
+      sent = given - held;
+      run.sent(sent);
+    }
+  };
+  // 'pipe' is emitted after fastify's pipe has attached its own 'data' listener and before the
+  // stream flows: this listener then runs after each chunk's res.write, so writableLength counts it.
+  res.once('pipe', () => {
+    run.stream.on('data', (chunk: Buffer) => {
+      given += chunk.length;
+      sample();
+    });
+  });
+  res.on('drain', sample);
+  // 'finish': the last chunk and the trailers have been handed to the operating system.
+  let finished = false;
+  res.once('finish', () => {
+    finished = true;
+  });
+  const closed = (): void => {
+    if (finished || res.writableFinished) void run.finish({ delivered: true });
+    else void run.finish({ delivered: false, bytes: sent, maxBytes: given, failure: stopping() ? 'shutdown' : 'disconnected' });
+  };
+  // The client may have gone while the export was being started: 'close' was then emitted already.
+  if (res.closed || res.destroyed) closed();
+  else res.once('close', closed);
 }
 
 interface ExportQuerystring extends SearchFilterQuerystring {
@@ -35,6 +92,7 @@ export const EXPORT_TRAILERS = { count: 'X-Export-Count', sha256: 'X-Export-SHA2
 
 /** GET /api/v1/export: mount at '/v1/export'. */
 export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
+  const live = deps.live ?? new LiveExports();
   return async (app) => {
     app.get<{ Querystring: ExportQuerystring }>(
       '/',
@@ -56,7 +114,8 @@ export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
             'The archived messages meeting the search filters, oldest first by (ts, id), as one file: JSON Lines, CSV ' +
             '(RFC 4180) or an mboxrd mailbox of RFC 5322 messages (`format=eml`). Without `until`, the export ends at the ' +
             'moment it starts. Header X-Export-Id names the manifest (GET /api/v1/exports/{id}); trailers X-Export-Count ' +
-            'and X-Export-SHA256 give the count and the SHA-256 of the bytes sent.',
+            'and X-Export-SHA256 give the count and the SHA-256 of the file. The manifest says complete once the whole ' +
+            'response has been sent; 429 (Retry-After) while the server runs its maximum of concurrent exports.',
           response: {
             // The file itself, streamed; fastify does not serialise a stream, so this only documents it.
             200: {
@@ -68,23 +127,40 @@ export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
               },
             },
             400: problemSchema,
+            429: problemSchema,
           },
         },
       },
       async (request, reply) => {
         const { format } = request.query;
         const filters = parseSearchFilters(request.query, deps.domain);
-
-        const run = await startExport({
-          sql: deps.sql,
-          accessLog: deps.accessLog,
-          principal: principalOf(request),
-          ip: request.ip,
-          filters,
-          format,
-          domain: deps.domain,
-          ...(deps.log !== undefined && { log: deps.log }),
-        });
+        if (!live.tryReserve()) {
+          throw new ApiProblem(429, `${live.maxConcurrent} exports are already running on this server; try again in ${EXPORT_RETRY_AFTER_S} s.`, {
+            type: TOO_MANY_EXPORTS,
+            title: 'Too many exports',
+            headers: { 'Retry-After': String(EXPORT_RETRY_AFTER_S) },
+          });
+        }
+        let run: ExportRun;
+        try {
+          run = await startExport({
+            sql: deps.sql,
+            accessLog: deps.accessLog,
+            principal: principalOf(request),
+            ip: request.ip,
+            filters,
+            format,
+            domain: deps.domain,
+            ...(deps.node !== undefined && { node: deps.node }),
+            ...(deps.maxMessageBytes !== undefined && { maxMessageBytes: deps.maxMessageBytes }),
+            ...(deps.log !== undefined && { log: deps.log }),
+          });
+        } catch (err) {
+          live.release();
+          throw err;
+        }
+        live.track(run);
+        deliverExport(run, reply.raw, () => live.stopping);
         void run.done.then((status) => {
           if (status === 'failed') request.log.warn({ exportId: run.id }, 'export did not complete');
         });
@@ -106,7 +182,7 @@ export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
 
 const manifestSchema = {
   type: 'object',
-  required: ['id', 'account', 'format', 'query', 'status', 'count', 'sha256', 'bytes', 'createdAt', 'finishedAt'],
+  required: ['id', 'account', 'format', 'query', 'status', 'count', 'sha256', 'bytes', 'failure', 'createdAt', 'finishedAt'],
   properties: {
     id: { type: 'string' },
     account: { type: 'string' },
@@ -114,10 +190,13 @@ const manifestSchema = {
     // The filters the file holds; `until` is the moment the export started when none was given.
     query: { type: 'object', additionalProperties: true },
     status: { type: 'string', enum: ['running', 'complete', 'failed'] },
-    // Messages and bytes sent (so far, for a failed export); the SHA-256 (hex) only when complete.
+    // complete: the file's messages, bytes and SHA-256 (hex) — the file as produced; compare your
+    // download's own digest with it. failed: the messages wholly sent and the bytes handed to the
+    // network before the failure (null when unknown: 'interrupted'), no SHA-256.
     count: { type: ['integer', 'null'] },
     sha256: { type: ['string', 'null'] },
     bytes: { type: ['integer', 'null'] },
+    failure: { type: ['string', 'null'], enum: ['disconnected', 'error', 'shutdown', 'interrupted', null] },
     createdAt: { type: 'string', format: 'date-time' },
     finishedAt: { type: ['string', 'null'], format: 'date-time' },
   },
