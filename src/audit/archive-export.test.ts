@@ -1,4 +1,9 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingAccessLog } from '../../test/support/access-log.ts';
 import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
@@ -7,6 +12,7 @@ import { principalFor } from '../../test/support/fake-auth.ts';
 import { silentLogger } from '../log.ts';
 import type { AccessLog } from './access-log.types.ts';
 import {
+  addrSpec,
   asctime,
   CSV_HEAD,
   csvCell,
@@ -47,6 +53,8 @@ const message = (m: Partial<ArchivedMessage> = {}): ArchivedMessage => ({
   thread: null,
   ...m,
 });
+const execFileAsync = promisify(execFile);
+
 const record = (m: Partial<ArchivedMessage> = {}): ArchiveRecord => ({
   message: message(m),
   key: { ts: '2024-03-01T00:00:03.250000Z', id: '1' },
@@ -213,6 +221,72 @@ describe('mbox', () => {
     const folded = fold(`X-Long: ${'abcdefghij '.repeat(12).trim()}`);
     expect(folded.split('\n').every((l) => l.length <= 78)).toBe(true);
     expect(folded.replace(/\n /g, ' ')).toBe(`X-Long: ${'abcdefghij '.repeat(12).trim()}`);
+  });
+
+  it.each([
+    ['alice@example.org', 'alice@example.org'],
+    ['张三@localhost', `b64.${Buffer.from('张三').toString('base64url')}@localhost`],
+    ['münchen@bücher.example/手机', `b64.${Buffer.from('münchen').toString('base64url')}@xn--bcher-kva.example`],
+    [`${'x'.repeat(64)}@example.org`, `${'x'.repeat(64)}@example.org`],
+    // Too long for RFC 5321's 64 octets, even in base64: a digest.
+    [`${'x'.repeat(65)}@example.org`, `sha256.${createHash('sha256').update('x'.repeat(65)).digest('hex').slice(0, 40)}@example.org`],
+    ['example.org', 'postmaster@example.org'],
+  ])('addresses %s as the ASCII addr-spec %s', (jid, addr) => {
+    expect(addrSpec(jid)).toBe(addr);
+    expect(/^[\x21-\x7e]+$/.test(addrSpec(jid))).toBe(true);
+  });
+
+  it('writes mbox messages that Python\'s email and mailbox modules read without a defect: non-ASCII JIDs, a 1000-character resource, quotes', async () => {
+    const cases = [
+      { from: '张三@localhost/手机', to: '李四@localhost', body: '明天的会议取消了\n改到周五' },
+      { from: `alice@example.org/${'r'.repeat(1000)}`, to: 'bob@example.org', body: 'long resource' },
+      { from: `${'长'.repeat(300)}@localhost`, to: 'münchen@bücher.example', body: 'long localpart' },
+      { from: 'carol@example.org/res "q" \\ x', to: 'example.org', body: 'From the server\n>From quoted' },
+    ];
+    const text = cases.map((c, i) => mboxMessage(record({ id: `py-${i}`, from: c.from, to: c.to, body: c.body }), 'bücher.example')).join('');
+    expect(/^[\x00-\x7f]*$/.test(text)).toBe(true);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'warden-mbox-'));
+    try {
+      const file = path.join(dir, 'export.mbox');
+      await writeFile(file, text);
+      const script = [
+        'import email, email.policy, json, mailbox, sys',
+        'box = mailbox.mbox(sys.argv[1], create=False)',
+        'out = []',
+        'for key in box.keys():',
+        '    raw = box.get_bytes(key)',
+        '    msg = email.message_from_bytes(raw, policy=email.policy.default)',
+        '    defects = [type(d).__name__ for d in msg.defects]',
+        '    for name in ("From", "To", "Subject", "X-Warden-From", "X-Warden-To", "Message-ID"):',
+        '        defects += [name + ":" + type(d).__name__ for d in msg[name].defects]',
+        '    addrs = {n: [[a.display_name, a.addr_spec] for a in msg[n].addresses] for n in ("From", "To")}',
+        '    out.append({"unixfrom": box[key].get_from(), "defects": defects, "addrs": addrs,',
+        '                "xfrom": str(msg["X-Warden-From"]), "xto": str(msg["X-Warden-To"]), "subject": str(msg["Subject"]),',
+        '                "body": msg.get_content().replace("\\r\\n", "\\n"), "longest": max(len(l) for l in raw.split(b"\\n"))})',
+        'print(json.dumps(out))',
+      ].join('\n');
+      const { stdout } = await execFileAsync('/usr/bin/python3', ['-c', script, file]);
+      const parsed = JSON.parse(stdout) as { unixfrom: string; defects: string[]; addrs: Record<'From' | 'To', [string, string][]>; xfrom: string; xto: string; subject: string; body: string; longest: number }[];
+      expect(parsed).toHaveLength(cases.length);
+      parsed.forEach((m, i) => {
+        const c = cases[i]!;
+        expect(m.defects).toEqual([]);
+        expect(m.longest).toBeLessThanOrEqual(78);
+        // The From_ line names the sender (RFC 4155), by the same address as the From header.
+        expect(m.unixfrom.startsWith(`${addrSpec(c.from)} `)).toBe(true);
+        for (const [header, jid] of [['From', c.from], ['To', c.to]] as const) {
+          const [[name, addr] = ['', '']] = m.addrs[header];
+          expect(addr).toBe(addrSpec(jid));
+          // The JID as display name, or as much of it as one encoded-word holds, ending with "…".
+          if (jid === addr) expect(name).toBe('');
+          else if (name !== jid) expect(name.endsWith('…') && jid.startsWith(name.slice(0, -1)) && name.length > 10).toBe(true);
+        }
+        expect([m.xfrom, m.xto]).toEqual([c.from, c.to]);
+        expect(m.body).toBe(c.body);
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('writes an RFC 5322 message whose Chinese body and headers decode exactly', () => {

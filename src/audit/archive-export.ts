@@ -24,6 +24,7 @@
 // produced file can be checked against the archive (GET /api/v1/archive/verify).
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { domainToASCII } from 'node:url';
 import type { Sql } from 'postgres';
 import type { Principal } from '../api/principal.ts';
 import { silentLogger, type Logger } from '../log.ts';
@@ -144,14 +145,18 @@ export function asctime(d: Date): string {
 // base64, i.e. 45 bytes of UTF-8 (a multiple of 3, so no padding inside a word).
 const WORD_BYTES = 45;
 
-/** `text` as RFC 2047 B encoded-words (UTF-8), split between characters, separated by spaces (where headerField folds). */
-export function encodedWords(text: string): string {
+/**
+ * `text` as RFC 2047 B encoded-words (UTF-8), split between characters, separated by spaces (where
+ * headerField folds). `firstWordBytes` makes the first word short enough to share a line with the
+ * field name (some readers keep the space of a fold right after the colon as part of the value).
+ */
+export function encodedWords(text: string, firstWordBytes = WORD_BYTES): string {
   const words: string[] = [];
   let chunk: Buffer[] = [];
   let size = 0;
   for (const ch of text) {
     const bytes = Buffer.from(ch, 'utf8');
-    if (size + bytes.length > WORD_BYTES) {
+    if (size + bytes.length > (words.length === 0 ? firstWordBytes : WORD_BYTES) && size > 0) {
       words.push(Buffer.concat(chunk).toString('base64'));
       chunk = [];
       size = 0;
@@ -198,7 +203,9 @@ export function headerField(name: string, value: string, structured = false): st
     const folded = fold(`${name}: ${value}`);
     if (folded.split('\n').every((l) => l.length <= LINE)) return folded;
   }
-  return fold(`${name}: ${encodedWords(value)}`);
+  // What fits on the first line after "Name: " and the word's own 12 characters, in whole base64 groups.
+  const firstWordBytes = Math.max(3, Math.min(WORD_BYTES, Math.floor((LINE - name.length - 2 - 12) / 4) * 3));
+  return fold(`${name}: ${encodedWords(value, firstWordBytes)}`);
 }
 
 const bareOf = (jid: string) => {
@@ -206,21 +213,68 @@ const bareOf = (jid: string) => {
   return slash < 0 ? jid : jid.slice(0, slash);
 };
 
-/** An address with the full JID as display name (RFC 5322 §3.4) when it has a resource. */
-function mailbox(jid: string): string {
-  const bare = bareOf(jid);
-  if (bare === jid) return `<${bare}>`;
-  // A resource may hold anything (RFC 7622 §3.4): quote plain ones, encode the rest (RFC 2047 §5(3)).
-  const name = PRINTABLE_ASCII.test(jid) && !/["\\]/.test(jid) ? `"${jid}"` : encodedWords(jid);
-  return `${name} <${bare}>`;
+// RFC 5322 §3.6.4: msg-id is "<" dot-atom-text "@" ... ">"; §3.4.1: an addr-spec's local-part is a dot-atom.
+const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+// RFC 5321 §4.5.3.1.1: a local-part of at most 64 octets.
+const MAX_LOCAL = 64;
+
+/**
+ * A JID's localpart as an RFC 5322 local-part: itself when it is an ASCII dot-atom of at most 64
+ * octets; otherwise `b64.` and its UTF-8 in base64url when that fits (张三 → b64.5byg5LiJ, reversible);
+ * otherwise `sha256.` and the first 40 hex digits of its SHA-256. RFC 5322 (not RFC 6532) headers
+ * are ASCII, and no line may pass 998 octets: a 1023-byte localpart would. The JID itself is in
+ * the display name and X-Warden-From/-To.
+ */
+export function asciiLocalPart(local: string): string {
+  if (DOT_ATOM.test(local) && local.length <= MAX_LOCAL) return local;
+  const b64 = `b64.${Buffer.from(local, 'utf8').toString('base64url')}`;
+  if (b64.length <= MAX_LOCAL) return b64;
+  return `sha256.${createHash('sha256').update(local, 'utf8').digest('hex').slice(0, 40)}`;
 }
 
-// RFC 5322 §3.6.4: msg-id is "<" dot-atom-text "@" ... ">".
-const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+/** A domain as ASCII: IDNA A-labels (RFC 5891) for an internationalised one; `invalid` (RFC 2606) for one that has none. */
+export function asciiDomain(domain: string): string {
+  const ascii = domainToASCII(domain);
+  return ascii !== '' && ascii.length <= 253 && /^[A-Za-z0-9.-]+$/.test(ascii) ? ascii : 'invalid';
+}
+
+/** A bare JID as an ASCII addr-spec (RFC 5322 §3.4.1); JIDs without a localpart (a server) become postmaster@. */
+export function addrSpec(jid: string): string {
+  const bare = bareOf(jid);
+  const at = bare.lastIndexOf('@');
+  return at < 0 ? `postmaster@${asciiDomain(bare)}` : `${asciiLocalPart(bare.slice(0, at))}@${asciiDomain(bare.slice(at + 1))}`;
+}
+
+/**
+ * The display name for a JID: the JID itself as a quoted-string (short printable ASCII) or as one
+ * RFC 2047 encoded-word (§5(3)); a JID too long for either (a resource may be 1023 bytes, RFC 7622
+ * §3.4) is cut to whole characters and ends with "…". One word, not several: readers disagree on
+ * the space between adjacent encoded-words in a phrase (RFC 2047 §6.2 says it is not there;
+ * Python's email package keeps it). The exact JID is in X-Warden-From/-To.
+ */
+function displayName(jid: string): string {
+  if (PRINTABLE_ASCII.test(jid) && !/["\\]/.test(jid) && jid.length <= 60) return `"${jid}"`;
+  if (Buffer.byteLength(jid, 'utf8') <= WORD_BYTES) return encodedWords(jid);
+  let cut = '';
+  let size = 0;
+  for (const ch of jid) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (size + n > WORD_BYTES - 3) break; // "…" is 3 bytes
+    cut += ch;
+    size += n;
+  }
+  return encodedWords(`${cut}…`);
+}
+
+/** An address (RFC 5322 §3.4): the ASCII addr-spec, with a display name when the addr-spec does not say it all (a resource, or a JID that had to be encoded). */
+function mailbox(jid: string): string {
+  const addr = addrSpec(jid);
+  return addr === jid ? `<${addr}>` : `${displayName(jid)} <${addr}>`;
+}
 
 function messageId(stanzaId: string, domain: string): string {
   const left = DOT_ATOM.test(stanzaId) ? stanzaId : `b64.${Buffer.from(stanzaId, 'utf8').toString('base64url')}`;
-  return `<${left}@${domain}>`;
+  return `<${left}@${asciiDomain(domain)}>`;
 }
 
 /** mboxrd (RFC 4155 §2's ">From " escaping, reversible): every line matching /^>*From / gains one '>'. */
@@ -242,17 +296,22 @@ function base64Lines(data: Buffer): string {
  * written by Unix mail tools (readers restore CRLF when they hand a message on). The body is a
  * UTF-8 text/plain part in base64 (RFC 2045 §6.8), so Chinese and any other text survives
  * every reader, and no body line can start with "From "; mboxrd quoting is applied all the same.
- * X-Warden-* headers carry what RFC 5322 has no field for.
+ * X-Warden-* headers carry what RFC 5322 has no field for. Headers are ASCII (addresses by
+ * addrSpec, text in encoded-words) and folded: every line stays within 78 characters, the 998 of
+ * RFC 5322 §2.1.1 at worst.
  */
 export function mboxMessage(r: ArchiveRecord, domain: string): string {
   const m = r.message;
   const fromBare = bareOf(m.from);
   const toBare = bareOf(m.to);
-  // The "From " line's address must be one token: anything else gets the traditional placeholder.
-  const envelope = /^[\x21-\x7e]+$/.test(fromBare) ? fromBare : 'MAILER-DAEMON';
+  // The "From " line names the sender by the same ASCII address as the From header: one token.
+  const envelope = addrSpec(m.from);
   const headers: [string, string][] = [
     ['From', mailbox(m.from)],
     ['To', mailbox(m.to)],
+    // The JIDs exactly as archived (encoded-words when they are not ASCII).
+    ['X-Warden-From', m.from],
+    ['X-Warden-To', m.to],
     ['Date', rfc5322Date(m.ts)],
     ['Message-ID', messageId(m.id, domain)],
     ['Subject', `XMPP ${m.type} message from ${fromBare} to ${toBare}`],
