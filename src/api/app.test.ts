@@ -208,6 +208,40 @@ describe('POST /api/v1/users', () => {
   });
 });
 
+describe('input checked before every route', () => {
+  it('refuses an unknown query parameter instead of ignoring it', async () => {
+    const body = expectProblem(await app.inject({ method: 'GET', url: '/api/v1/users?limt=5', headers: auth }), 400);
+    expect(body.detail).toContain('limt');
+  });
+
+  it('refuses an unknown body property', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: auth, payload: { username: 'bob', password: 'secret', role: 'admin' } });
+    expectProblem(res, 400);
+    expect(users.rows.has('bob')).toBe(false);
+  });
+
+  it('refuses U+0000 and lone surrogates in the body, naming the field', async () => {
+    const nul = expectProblem(await createUser('bob', 'sec\u0000ret'), 400);
+    expect(nul.detail).toContain('body.password');
+    const surrogate = expectProblem(await createUser('bo\ud800b'), 400);
+    expect(surrogate.detail).toContain('body.username');
+    expect(users.rows.size).toBe(0);
+  });
+
+  it('refuses a text/plain body with 415', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v1/users', headers: { ...auth, 'content-type': 'text/plain' }, payload: 'bob' });
+    expectProblem(res, 415);
+  });
+
+  it('marks API answers no-store and nosniff', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/users', headers: auth });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['strict-transport-security']).toBeUndefined();
+  });
+});
+
 describe('GET /api/v1/users', () => {
   it('pages through users with a cursor', async () => {
     for (const n of ['carol', 'alice', 'dave', 'bob', 'erin']) await createUser(n);
@@ -377,6 +411,8 @@ describe('HTTPS', () => {
       expect(tlsApp.server).toBeInstanceOf(https.Server);
       const res = await tlsApp.inject({ method: 'GET', url: '/healthz' });
       expect(res.json()).toEqual({ status: 'ok' });
+      // RFC 6797: a browser that came once over HTTPS keeps to it.
+      expect(res.headers['strict-transport-security']).toMatch(/^max-age=\d{7,}/);
     } finally {
       await tlsApp.close();
     }

@@ -13,7 +13,8 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsy
 import { requireCredentials } from './auth.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { ApiDeps } from './deps.types.ts';
-import { clientErrorHandler, notFound, sendProblem, toProblem } from './errors.ts';
+import { badRequest, clientErrorHandler, notFound, sendProblem, toProblem } from './errors.ts';
+import { apiAjvOptions, findUnstorableText } from './input-validation.ts';
 import { healthRoutes, type ReadinessProbe } from './routes/health.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -64,6 +65,7 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
       sendProblem(reply, toProblem(err, request.id).problem);
     },
     clientErrorHandler,
+    ajv: apiAjvOptions,
   } satisfies FastifyServerOptions;
   // fastify types an HTTPS instance by its https.Server; requests and replies are the same
   // IncomingMessage/ServerResponse, so callers get one FastifyInstance type either way.
@@ -84,6 +86,20 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
     sendProblem(reply, notFound(`There is no ${request.method} ${request.url.split('?')[0] ?? ''} here.`)),
   );
 
+  // After parsing, before each route's schema: text PostgreSQL could not store is a 400 naming
+  // the field, not a 500 from the database (input-validation.ts).
+  app.addHook('preValidation', async (request) => {
+    const where =
+      findUnstorableText(request.query, 'querystring') ?? findUnstorableText(request.params, 'params') ?? findUnstorableText(request.body, 'body');
+    if (where !== undefined) throw badRequest(`${where}: contains U+0000 or an unpaired surrogate, which is not text that can be stored.`);
+  });
+  // Every answer: no MIME sniffing; over HTTPS, browsers keep to HTTPS (RFC 6797).
+  const hsts = opts.https !== undefined;
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    if (hsts) reply.header('strict-transport-security', 'max-age=31536000');
+  });
+
   // Before any route: the OpenAPI generator collects routes as they are added.
   await registerOpenApi(app);
   const httpMetrics = opts.operations?.http;
@@ -101,6 +117,12 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
     async (api) => {
       // First, before any route: every route of this scope (and its 404 handler) runs it.
       requireCredentials(api, deps.auth, log);
+      // Answers may hold message bodies or secrets (a new token): no cache may keep them.
+      api.addHook('onSend', async (_request, reply) => {
+        reply.header('cache-control', 'no-store');
+      });
+      // The API speaks JSON only; a text/plain body is a 415, not a confusing "body must be object".
+      api.removeContentTypeParser('text/plain');
       api.addHook('onRoute', (route) => {
         route.bodyLimit ??= API_BODY_LIMIT;
         // A route that does not say who may call it is a bug found at startup, not an open door.

@@ -101,6 +101,8 @@ export function toProblem(err: unknown, requestId?: string): { problem: ApiProbl
   if (err instanceof ApiProblem) return { problem: err, internal: err.status >= 500 };
   const e: ErrorLike = typeof err === 'object' && err !== null ? (err as ErrorLike) : {};
   const status = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode <= 599 ? e.statusCode : 500;
+  const database = typeof e.statusCode === 'number' ? undefined : databaseProblem(e.code);
+  if (database !== undefined) return { problem: database, internal: database.status >= 500 };
   if (status >= 500) {
     const ref = requestId === undefined ? '' : ` (request ${requestId})`;
     return { problem: new ApiProblem(status, `The server could not complete the request; see its log${ref}.`), internal: true };
@@ -108,11 +110,52 @@ export function toProblem(err: unknown, requestId?: string): { problem: ApiProbl
   if (e.validation !== undefined) {
     // fastify's schema messages name the field and the rule ("body/password must NOT have fewer
     // than 1 characters"), never the value.
-    return { problem: badRequest(String(e.message)), internal: false };
+    return { problem: badRequest(validationDetail(e)), internal: false };
   }
   const code = typeof e.code === 'string' ? e.code : '';
   const detail = FIXED_DETAIL[code] ?? (typeof e.message === 'string' && e.message.length > 0 ? e.message : (STATUS_CODES[status] ?? 'Error'));
   return { problem: new ApiProblem(status, detail), internal: false };
+}
+
+/** Seconds a client waits after a 503 for a database that is down or restarting. */
+export const DATABASE_RETRY_AFTER_S = 5;
+
+// postgres.js's own codes for a connection that is gone; SQLSTATE classes 08 (connection
+// exception), 53 (insufficient resources), 57P01–57P03 (admin shutdown, crash shutdown, cannot
+// connect now) are the server's. Each passes when the database is back: 503, not 500.
+const DATABASE_UNAVAILABLE = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|CONNECT_TIMEOUT|CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED|08...|53...|57P0[123])$/;
+
+/**
+ * Pure: the problem for a database error that is the client's or the moment's, not a bug:
+ * SQLSTATE class 22 (data exception: a number out of range, an invalid value for its type)
+ * is a 400; an unreachable database is a 503 with Retry-After. Anything else stays a 500.
+ */
+export function databaseProblem(code: unknown): ApiProblem | undefined {
+  if (typeof code !== 'string') return undefined;
+  if (/^22[0-9A-Z]{3}$/.test(code)) return badRequest('A value in the request is out of range or not valid for its field.');
+  if (DATABASE_UNAVAILABLE.test(code)) {
+    return new ApiProblem(503, 'The database is unavailable; nothing was changed. Try again shortly.', {
+      title: 'Service Unavailable',
+      headers: { 'retry-after': String(DATABASE_RETRY_AFTER_S) },
+    });
+  }
+  return undefined;
+}
+
+interface AjvErrorLike {
+  readonly keyword?: unknown;
+  readonly params?: { readonly additionalProperty?: unknown };
+}
+
+/** fastify's message, plus the name of an unknown property (ajv's message leaves it out). */
+function validationDetail(e: ErrorLike & { validationContext?: unknown }): string {
+  const first: AjvErrorLike | undefined = Array.isArray(e.validation) ? (e.validation[0] as AjvErrorLike) : undefined;
+  const extra = first?.keyword === 'additionalProperties' ? first.params?.additionalProperty : undefined;
+  if (typeof extra === 'string') {
+    const where = typeof e.validationContext === 'string' ? e.validationContext : 'request';
+    return `${where} has an unknown property ${JSON.stringify(extra.slice(0, 64))}; see /docs for what this route takes.`;
+  }
+  return String(e.message);
 }
 
 export function sendProblem(reply: FastifyReply, problem: ApiProblem): FastifyReply {
