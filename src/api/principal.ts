@@ -11,8 +11,11 @@ export interface Principal {
   /** Console account name, or `bootstrap-token:<id>` for a token with no account (ADMIN_TOKEN). */
   readonly actor: string;
   readonly role: Role;
-  /** session: the console's cookie (needs X-CSRF-Token on state changes) · token: a bearer token. */
-  readonly via: 'session' | 'token';
+  /**
+   * session: the console's cookie (needs X-CSRF-Token on state changes) · token: a bearer token ·
+   * cli: the `warden` command on the server, acting on the database directly (never over HTTP).
+   */
+  readonly via: 'session' | 'token' | 'cli';
   /** The console account, when there is one (a bootstrap token has none). */
   readonly account: string | undefined;
   /** admin_tokens.id of the bearer token used. */

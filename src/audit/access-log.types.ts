@@ -22,6 +22,7 @@ export type AccessAction =
   | 'retention.config'
   | 'account.create'
   | 'account.delete'
+  | 'account.password'
   | 'token.create'
   | 'token.revoke'
   | 'login'

@@ -335,10 +335,8 @@ function derive(password: string) {
 // ---------------------------------------------------------------------------------------------
 // The access log
 
-// principal.ts's `via` and AccessAction do not name these yet (asked of their owners); the
-// access log stores both as text.
-const CLI_VIA = 'cli' as Principal['via'];
-const PASSWORD_CHANGED = 'account.password' as AccessAction;
+const CLI_VIA: Principal['via'] = 'cli';
+const PASSWORD_CHANGED: AccessAction = 'account.password';
 
 /**
  * Access-log entries for a CLI command, as `cli:<os user>`: the CLI acts straight on the
