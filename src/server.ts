@@ -3,6 +3,7 @@
 import type net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { buildApiApp } from './api/app.ts';
+import { INVALID_TOKENS_PER_MINUTE, type CredentialPolicy } from './api/auth.ts';
 import { readinessProbe } from './api/routes/health.ts';
 import { HttpMetrics } from './metrics/http-metrics.ts';
 import { cachedOpenIncidents, queryOpenIncidents } from './metrics/open-incidents.ts';
@@ -163,6 +164,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       send: deliverAudited,
       log,
       store: incidents,
+      accessLog,
     });
     incidentOpened = (id) => void alerts.notify(id);
     alerts.start();
@@ -253,14 +255,21 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       rateBytesPerSecond: config.c2sRateBytes,
       onTransport,
     };
+    // Passwords, tokens and cookies only over TLS or loopback (C2S_REQUIRE_TLS); one count of
+    // invalid tokens per address for both the HTTP and the HTTPS app.
+    const credentials: CredentialPolicy = {
+      requireTls: config.requireTls,
+      ...(config.httpsPort === 0 ? {} : { httpsPort: config.httpsPort }),
+      tokenThrottle: new LoginThrottle({ maxFailures: INVALID_TOKENS_PER_MINUTE }),
+    };
     const resources: ApiResource[] = [
       {
         prefix: '/v1/auth',
-        plugin: loginRoutes({ accounts: consoleAccounts, sessions: consoleSessions, accessLog, throttle: new LoginThrottle({ maxFailures: config.loginMaxFailures }), log }),
+        plugin: loginRoutes({ accounts: consoleAccounts, sessions: consoleSessions, accessLog, throttle: new LoginThrottle({ maxFailures: config.loginMaxFailures }), credentials, log }),
       },
       { prefix: '/v1/accounts', plugin: accountsRoutes({ accounts: consoleAccounts, tokens, accessLog }) },
       { prefix: '/v1/tokens', plugin: tokensRoutes({ tokens, accounts: consoleAccounts, accessLog }) },
-      { prefix: '/v1/access-log', plugin: accessLogRoutes({ store: accessLog }) },
+      { prefix: '/v1/access-log', plugin: accessLogRoutes({ store: accessLog, log }) },
       { prefix: '/v1/rules', plugin: rulesRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/groups', plugin: groupsRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/audit', plugin: auditScanRoutes({ domain: config.domain, policy, decisions }) },
@@ -273,8 +282,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         plugin: exportRoutes({ sql: db.sql, domain: config.domain, accessLog, log, live: exportsLive, node: config.nodeId, maxMessageBytes: config.maxStanzaBytes }),
       },
       { prefix: '/v1/exports', plugin: exportManifestRoutes({ sql: db.sql }) },
-      { prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql }) },
-      { prefix: '/v1/retro-scans', plugin: retroScansRoutes({ sql: db.sql, onQueued: () => scanner.wake() }) },
+      { prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql, accessLog, log }) },
+      { prefix: '/v1/retro-scans', plugin: retroScansRoutes({ sql: db.sql, accessLog, log, onQueued: () => scanner.wake() }) },
       { prefix: '/v1/legal-holds', plugin: legalHoldsRoutes({ holds: createLegalHoldStore(db.sql), domain: config.domain, accessLog }) },
     ];
     // /readyz and /metrics (both apps share them). The listeners are bound below, so readiness
@@ -298,11 +307,11 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       }),
       http: httpMetrics,
     };
-    const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources, operations });
+    const http = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources, operations, credentials });
     await registerXmppWebSocket(http, { ...webSocketOptions, tls: false });
     cleanups.push(() => http.close());
     await http.listen({ host: config.bindHost, port: config.httpPort });
-    const https = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources, operations, https: { cert: tls.cert, key: tls.key } });
+    const https = await buildApiApp(apiDeps, { trustProxy: [...config.trustedProxies], log, resources, operations, credentials, https: { cert: tls.cert, key: tls.key } });
     await registerXmppWebSocket(https, { ...webSocketOptions, tls: true });
     cleanups.push(() => https.close());
     await https.listen({ host: config.bindHost, port: config.httpsPort });

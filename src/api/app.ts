@@ -10,7 +10,7 @@
 //     /api/v1/users     routes/users.ts
 //     /api/v1/sessions  routes/sessions.ts
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
-import { requireCredentials } from './auth.ts';
+import { requireCredentials, type CredentialPolicy } from './auth.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { ApiDeps } from './deps.types.ts';
 import { badRequest, clientErrorHandler, notFound, sendProblem, toProblem } from './errors.ts';
@@ -42,6 +42,8 @@ export interface ApiAppOptions {
   readonly log?: Logger;
   /** Reverse proxies whose X-Forwarded-For/-Proto are believed (request.ip, request.protocol). */
   readonly trustProxy?: string[] | boolean;
+  /** Where credentials may travel and the invalid-token throttle (share one between the HTTP and HTTPS apps). */
+  readonly credentials?: CredentialPolicy;
   /** Serve HTTPS with this PEM certificate (chain) and key instead of plain HTTP. */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** /readyz, /metrics and the HTTP request counter; without them /readyz has no checks and /metrics is absent. */
@@ -116,7 +118,7 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
   void app.register(
     async (api) => {
       // First, before any route: every route of this scope (and its 404 handler) runs it.
-      requireCredentials(api, deps.auth, log);
+      requireCredentials(api, deps.auth, log, opts.credentials);
       // Answers may hold message bodies or secrets (a new token): no cache may keep them.
       api.addHook('onSend', async (_request, reply) => {
         reply.header('cache-control', 'no-store');
