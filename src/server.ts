@@ -275,8 +275,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       { prefix: '/v1/audit', plugin: auditScanRoutes({ domain: config.domain, policy, decisions }) },
       { prefix: '/v1/incidents', plugin: incidentsRoutes({ store: incidents, held, accessLog, log }) },
       { prefix: '/v1/rules/stats', plugin: ruleStatsRoutes({ store: incidents }) },
-      { prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: config.domain, accessLog }) },
-      { prefix: '/v1/conversations', plugin: conversationsRoutes({ sql: db.sql, domain: config.domain, accessLog }) },
+      { prefix: '/v1/messages', plugin: messagesRoutes({ sql: db.sql, domain: config.domain, accessLog, log }) },
+      { prefix: '/v1/conversations', plugin: conversationsRoutes({ sql: db.sql, domain: config.domain, accessLog, log }) },
       {
         prefix: '/v1/export',
         plugin: exportRoutes({ sql: db.sql, domain: config.domain, accessLog, log, live: exportsLive, node: config.nodeId, maxMessageBytes: config.maxStanzaBytes }),

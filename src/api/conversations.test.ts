@@ -122,6 +122,23 @@ describe('GET /api/v1/conversations', () => {
     expect(logged).toEqual([]);
   });
 
+  it('answers nothing when the read cannot be recorded: 503 access-log-unavailable with Retry-After', async () => {
+    accessLog.fail = true;
+    try {
+      const res = await get('?a=alice&b=bob');
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('30');
+      expect(res.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable', status: 503 });
+      expect(res.json().items).toBeUndefined();
+    } finally {
+      accessLog.fail = false;
+    }
+  });
+
+  it('names a bad before/after as invalid-cursor', async () => {
+    expect((await get('?a=alice&b=bob&after=bogus')).json()).toMatchObject({ type: 'urn:warden:problem:invalid-cursor' });
+  });
+
   it.each([
     ['?a=alice', /b/],
     ['?b=bob', /a/],

@@ -109,6 +109,23 @@ describe('GET /api/v1/messages', () => {
     expect(second).toEqual({ items: [expect.objectContaining({ id: 'm-1' })], next: null });
   });
 
+  it('answers nothing when the search cannot be recorded: 503 access-log-unavailable with Retry-After', async () => {
+    accessLog.fail = true;
+    try {
+      const res = await get('?q=Bob');
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('30');
+      expect(res.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable', status: 503 });
+      expect(res.body).not.toContain('Hello Bob');
+    } finally {
+      accessLog.fail = false;
+    }
+  });
+
+  it('names a bad cursor as invalid-cursor', async () => {
+    expect((await get('?cursor=bogus')).json()).toMatchObject({ type: 'urn:warden:problem:invalid-cursor' });
+  });
+
   it.each([
     ['?limit=0', /limit/],
     ['?limit=501', /limit/],

@@ -8,7 +8,9 @@ import type { Sql } from 'postgres';
 import type { AccessLog } from '../../audit/access-log.types.ts';
 import { decodeCursor, type ArchiveCursor } from '../../audit/archive-search.ts';
 import { DEFAULT_CONVERSATION_LIMIT, MAX_CONVERSATION_LIMIT, readConversation } from '../../audit/conversation.ts';
-import { badRequest, notFound, problemSchema } from '../errors.ts';
+import type { Logger } from '../../log.ts';
+import { recordOrRefuse } from '../access-log-unavailable.ts';
+import { badRequest, notFound, ProblemType, problemSchema } from '../errors.ts';
 import { bareJidParam, jidParamSchema } from '../jid-param.ts';
 import { principalOf } from '../principal.ts';
 import { archivedMessageSchema } from './messages.ts';
@@ -18,6 +20,7 @@ export interface ConversationsRoutesDeps {
   /** This server's domain: a bare localpart in `a`/`b` is a user of it. */
   readonly domain: string;
   readonly accessLog: AccessLog;
+  readonly log?: Logger;
 }
 
 interface ConversationQuerystring {
@@ -36,7 +39,9 @@ export function conversationsRoutes(deps: ConversationsRoutesDeps): FastifyPlugi
     const cursorParam = (name: 'before' | 'after', raw: string | undefined): ArchiveCursor | undefined => {
       if (raw === undefined) return undefined;
       const cursor = decodeCursor(raw);
-      if (cursor === undefined) throw badRequest(`${name}: not a cursor from this API (pass \`before\`/\`after\` of a previous answer as it is).`);
+      if (cursor === undefined) {
+        throw badRequest(`${name}: not a cursor from this API (pass \`before\`/\`after\` of a previous answer as it is).`, ProblemType.invalidCursor, 'Invalid cursor');
+      }
       return cursor;
     };
 
@@ -87,7 +92,8 @@ export function conversationsRoutes(deps: ConversationsRoutesDeps): FastifyPlugi
         const page = await readConversation(deps.sql, { a, b, limit, around, before, after });
         if (page === undefined) throw notFound(`There is no message ${JSON.stringify(around)} between ${a} and ${b}.`);
 
-        await deps.accessLog.record({
+        // A view that cannot be logged is not answered (503).
+        await recordOrRefuse(deps.accessLog, {
           principal: principalOf(request),
           ip: request.ip,
           action: 'conversation.read',
@@ -101,7 +107,7 @@ export function conversationsRoutes(deps: ConversationsRoutesDeps): FastifyPlugi
           },
           messageIds: page.items.map((m) => m.id),
           messageCount: page.items.length,
-        });
+        }, deps.log);
         return page;
       },
     );

@@ -6,8 +6,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Sql } from 'postgres';
 import type { AccessLog } from '../../audit/access-log.types.ts';
 import { DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, VERDICTS, decodeCursor, searchArchive, type ArchiveSearchQuery } from '../../audit/archive-search.ts';
-import { badRequest, problemSchema } from '../errors.ts';
-import { pageSchema } from '../pagination.ts';
+import type { Logger } from '../../log.ts';
+import { recordOrRefuse } from '../access-log-unavailable.ts';
+import { problemSchema } from '../errors.ts';
+import { invalidCursor, pageSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
 import { matchSchema } from '../schemas.ts';
 import { parseSearchFilters, searchFilterProperties, type SearchFilterQuerystring } from '../search-filters.ts';
@@ -17,6 +19,7 @@ export interface MessagesRoutesDeps {
   /** This server's domain: a bare localpart in `user`/`peer` is a user of it. */
   readonly domain: string;
   readonly accessLog: AccessLog;
+  readonly log?: Logger;
 }
 
 interface SearchQuerystring extends SearchFilterQuerystring {
@@ -68,17 +71,15 @@ export function messagesRoutes(deps: MessagesRoutesDeps): FastifyPluginAsync {
         let cursor: ArchiveSearchQuery['cursor'];
         if (request.query.cursor !== undefined) {
           cursor = decodeCursor(request.query.cursor);
-          if (cursor === undefined) throw badRequest('cursor: not a cursor from this API (pass `next` of the previous page as it is).');
+          if (cursor === undefined) throw invalidCursor();
         }
         const result = await searchArchive(deps.sql, { ...filters, limit, cursor });
-        // Recorded before the answer leaves: a search that cannot be logged is not answered.
-        await deps.accessLog.record({
-          principal: principalOf(request),
-          ip: request.ip,
-          action: 'search',
-          query: { ...request.query },
-          messageIds: result.items.map((m) => m.id),
-        });
+        // Recorded before the answer leaves: a search that cannot be logged is not answered (503).
+        await recordOrRefuse(
+          deps.accessLog,
+          { principal: principalOf(request), ip: request.ip, action: 'search', query: { ...request.query }, messageIds: result.items.map((m) => m.id) },
+          deps.log,
+        );
         return result;
       },
     );
