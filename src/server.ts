@@ -284,7 +284,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
       { prefix: '/v1/exports', plugin: exportManifestRoutes({ sql: db.sql }) },
       { prefix: '/v1/archive', plugin: archiveRoutes({ sql: db.sql, accessLog, log }) },
       { prefix: '/v1/retro-scans', plugin: retroScansRoutes({ sql: db.sql, accessLog, log, onQueued: () => scanner.wake() }) },
-      { prefix: '/v1/legal-holds', plugin: legalHoldsRoutes({ holds: createLegalHoldStore(db.sql), domain: config.domain, accessLog }) },
+      { prefix: '/v1/legal-holds', plugin: legalHoldsRoutes({ holds: createLegalHoldStore(db.sql), domain: config.domain, accessLog, log }) },
     ];
     // /readyz and /metrics (both apps share them). The listeners are bound below, so readiness
     // reads them through a late-bound list: empty until then, which is never asked for.

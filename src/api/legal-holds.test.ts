@@ -141,6 +141,28 @@ describe('/api/v1/legal-holds', () => {
     expect(logged).toHaveLength(1);
   });
 
+  it('places and releases nothing when the action cannot be recorded: 503 access-log-unavailable', async () => {
+    accessLog.fail = true;
+    try {
+      const placed = await post({ kind: 'user', jid: 'alice', reason: 'r' });
+      expect(placed.statusCode).toBe(503);
+      expect(placed.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable' });
+      expect(await db.sql`SELECT 1 FROM legal_holds`).toHaveLength(0);
+    } finally {
+      accessLog.fail = false;
+    }
+    const { id } = (await post({ kind: 'user', jid: 'alice', reason: 'r' })).json<{ id: string }>();
+    accessLog.fail = true;
+    try {
+      const res = await release(id);
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('30');
+    } finally {
+      accessLog.fail = false;
+    }
+    expect((await list('?active=true')).json<{ items: { id: string }[] }>().items.map((h) => h.id)).toEqual([id]);
+  });
+
   it.each([
     ['no body', null],
     ['no reason', {}],

@@ -59,13 +59,18 @@ describe('LegalHoldStore', () => {
     expect(h).toMatchObject({ a: '\uFF5E@x', b: '\u{1F600}@x' });
   });
 
-  it('creates a hold under a reserved id', async () => {
-    const id = await store.reserveId();
-    const h = await store.create({ kind: 'user', jid: 'reserved@x' }, 'r', 'o', id);
-    expect(h.id).toBe(id);
-    // The sequence moved past it: the next hold does not collide.
-    const next = await store.create({ kind: 'user', jid: 'after@x' }, 'r', 'o');
-    expect(BigInt(next.id)).toBeGreaterThan(BigInt(id));
+  it('places no hold when the step in its transaction fails, and releases none either', async () => {
+    const failing = async () => {
+      throw new Error('access log down');
+    };
+    await expect(store.create({ kind: 'user', jid: 'undone@x' }, 'r', 'o', failing)).rejects.toThrow('access log down');
+    expect(await db.sql`SELECT 1 FROM legal_holds WHERE jid_a = 'undone@x'`).toHaveLength(0);
+    const h = await store.create({ kind: 'user', jid: 'kept@x' }, 'r', 'o', async (tx, placed) => {
+      // The step sees the new hold inside the transaction.
+      expect(await tx`SELECT 1 FROM legal_holds WHERE id = ${placed.id}::bigint`).toHaveLength(1);
+    });
+    await expect(store.release(h.id, 'officer', 'done', failing)).rejects.toThrow('access log down');
+    expect(await store.get(h.id)).toMatchObject({ releasedAt: null });
   });
 
   it('releases once', async () => {

@@ -13,7 +13,7 @@
 // progress (which holds legal_holds in SHARE mode, retention.ts), and its created_at is
 // clock_timestamp() taken after that wait — so every row retention deleted was deleted before
 // created_at, and none after.
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import { InvalidCursorError } from './invalid-cursor-error.ts';
 
 export type LegalHoldKind = 'user' | 'conversation';
@@ -52,19 +52,25 @@ export type ReleaseResult =
   | { readonly ok: false; readonly reason: 'not-found' }
   | { readonly ok: false; readonly reason: 'already-released'; readonly hold: LegalHold };
 
+/** Work inside a hold change's transaction, given the hold as it is after the change. */
+export type HoldStep = (tx: TransactionSql, hold: LegalHold) => Promise<void>;
+
 export interface LegalHoldStore {
   /**
-   * An id for a hold about to be created, so the access log can name it before the hold exists
-   * (the API logs an action before carrying it out). An id reserved and not used is a gap, no more.
+   * Places a hold. `inTransaction` runs after the insert and before the commit (the access-log
+   * entry naming the new hold): if it throws, there is no hold. Throws RangeError for a
+   * conversation of a JID with itself.
    */
-  reserveId(): Promise<string>;
-  /** Throws RangeError for a conversation of a JID with itself. */
-  create(target: LegalHoldTarget, reason: string, createdBy: string, id?: string): Promise<LegalHold>;
+  create(target: LegalHoldTarget, reason: string, createdBy: string, inTransaction?: HoldStep): Promise<LegalHold>;
   get(id: string): Promise<LegalHold | undefined>;
   /** Newest first. Throws InvalidCursorError for a cursor this store did not hand out. */
   list(filter: LegalHoldListFilter): Promise<LegalHoldPage>;
-  /** Ends a hold, saying why; at most once (a second release answers 'already-released'). */
-  release(id: string, releasedBy: string, reason: string): Promise<ReleaseResult>;
+  /**
+   * Ends a hold, saying why; at most once (a second release answers 'already-released').
+   * `inTransaction` runs only when this call released it, before the commit; if it throws, the
+   * hold stays in force.
+   */
+  release(id: string, releasedBy: string, reason: string, inTransaction?: HoldStep): Promise<ReleaseResult>;
 }
 
 /**
@@ -113,13 +119,7 @@ const COLUMNS = 'id, kind, jid_a, jid_b, reason, created_by, created_at, release
 
 export function createLegalHoldStore(sql: Sql): LegalHoldStore {
   const store: LegalHoldStore = {
-    async reserveId() {
-      const [row] = await sql<{ id: string }[]>`SELECT nextval(pg_get_serial_sequence('legal_holds', 'id'))::text AS id`;
-      if (row === undefined) throw new Error('nextval gave no row');
-      return row.id;
-    },
-
-    async create(target, reason, createdBy, id) {
+    async create(target, reason, createdBy, inTransaction) {
       let jidA: string;
       let jidB: string | null;
       if (target.kind === 'user') {
@@ -131,22 +131,18 @@ export function createLegalHoldStore(sql: Sql): LegalHoldStore {
         jidA = pair.a;
         jidB = pair.b;
       }
-      if (id !== undefined && !isLegalHoldId(id)) throw new RangeError(`not a legal hold id: ${id}`);
-      // The id is an identity column; a reserved one (from its own sequence) goes in with OVERRIDING.
       // created_at: clock_timestamp() is evaluated when the row is formed, after the INSERT got its
       // table lock (now() would be the statement's start, before any wait for a retention batch).
-      const [row] =
-        id === undefined
-          ? await sql<HoldRow[]>`
-              INSERT INTO legal_holds (kind, jid_a, jid_b, reason, created_by, created_at)
-              VALUES (${target.kind}, ${jidA}, ${jidB}, ${reason}, ${createdBy}, clock_timestamp())
-              RETURNING ${sql.unsafe(COLUMNS)}`
-          : await sql<HoldRow[]>`
-              INSERT INTO legal_holds (id, kind, jid_a, jid_b, reason, created_by, created_at) OVERRIDING SYSTEM VALUE
-              VALUES (${id}::bigint, ${target.kind}, ${jidA}, ${jidB}, ${reason}, ${createdBy}, clock_timestamp())
-              RETURNING ${sql.unsafe(COLUMNS)}`;
-      if (row === undefined) throw new Error('INSERT … RETURNING gave no row');
-      return toHold(row);
+      return sql.begin(async (tx) => {
+        const [row] = await tx<HoldRow[]>`
+          INSERT INTO legal_holds (kind, jid_a, jid_b, reason, created_by, created_at)
+          VALUES (${target.kind}, ${jidA}, ${jidB}, ${reason}, ${createdBy}, clock_timestamp())
+          RETURNING ${sql.unsafe(COLUMNS)}`;
+        if (row === undefined) throw new Error('INSERT … RETURNING gave no row');
+        const hold = toHold(row);
+        await inTransaction?.(tx, hold);
+        return hold;
+      });
     },
 
     async get(id) {
@@ -170,16 +166,22 @@ export function createLegalHoldStore(sql: Sql): LegalHoldStore {
       return { items, next: rows.length > filter.limit && last !== undefined ? last.id : null };
     },
 
-    async release(id, releasedBy, reason) {
+    async release(id, releasedBy, reason, inTransaction) {
       if (!isLegalHoldId(id)) return { ok: false, reason: 'not-found' };
       // `released_at IS NULL` in the WHERE makes the release happen once, whoever clicks.
       // clock_timestamp(): after any wait for a retention batch (as created_at), so no deletion
       // can carry a time before the release while having happened under the hold.
-      const [row] = await sql<HoldRow[]>`
-        UPDATE legal_holds SET released_by = ${releasedBy}, released_at = clock_timestamp(), release_reason = ${reason}
-        WHERE id = ${id}::bigint AND released_at IS NULL
-        RETURNING ${sql.unsafe(COLUMNS)}`;
-      if (row !== undefined) return { ok: true, hold: toHold(row) };
+      const released = await sql.begin(async (tx) => {
+        const [row] = await tx<HoldRow[]>`
+          UPDATE legal_holds SET released_by = ${releasedBy}, released_at = clock_timestamp(), release_reason = ${reason}
+          WHERE id = ${id}::bigint AND released_at IS NULL
+          RETURNING ${sql.unsafe(COLUMNS)}`;
+        if (row === undefined) return undefined;
+        const hold = toHold(row);
+        await inTransaction?.(tx, hold);
+        return hold;
+      });
+      if (released !== undefined) return { ok: true, hold: released };
       const current = await store.get(id);
       return current === undefined ? { ok: false, reason: 'not-found' } : { ok: false, reason: 'already-released', hold: current };
     },

@@ -11,7 +11,9 @@
 // after their preconditions pass and before they are carried out (as the incident actions are),
 // so nothing is done that is not in the log.
 import type { FastifyPluginAsync } from 'fastify';
-import type { AccessLog } from '../../audit/access-log.types.ts';
+import type { Logger } from '../../log.ts';
+import type { TransactionalAccessLog } from '../../audit/access-log.types.ts';
+import { recordInOrRefuse } from '../access-log-unavailable.ts';
 import { InvalidCursorError } from '../../audit/invalid-cursor-error.ts';
 import { conversationPair, type LegalHold, type LegalHoldStore, type LegalHoldTarget } from '../../audit/legal-holds.ts';
 import { ApiProblem, badRequest, conflict, notFound, problemSchema } from '../errors.ts';
@@ -30,7 +32,9 @@ export interface LegalHoldsRoutesDeps {
   readonly holds: LegalHoldStore;
   /** This server's domain: a bare localpart is a user of it. */
   readonly domain: string;
-  readonly accessLog: AccessLog;
+  /** Each placement and release is recorded in the change's own transaction. */
+  readonly accessLog: TransactionalAccessLog;
+  readonly log?: Logger;
 }
 
 const holdSchema = {
@@ -134,9 +138,11 @@ export function legalHoldsRoutes(deps: LegalHoldsRoutesDeps): FastifyPluginAsync
         const principal = principalOf(request);
         const target = targetFrom(request.body);
         const reason = request.body.reason;
-        const id = await deps.holds.reserveId();
-        await deps.accessLog.record({ principal, ip: request.ip, action: 'legal-hold.create', query: { ...targetOf(target), reason }, detail: { holdId: id } });
-        const hold = await deps.holds.create(target, reason, principal.actor, id);
+        // The hold and its access-log entry commit together: no hold off the record, no entry for a
+        // hold that failed (an entry that cannot be written is a 503 and no hold).
+        const hold = await deps.holds.create(target, reason, principal.actor, (tx, placed) =>
+          recordInOrRefuse(deps.accessLog, tx, { principal, ip: request.ip, action: 'legal-hold.create', query: { ...targetOf(target), reason }, detail: { holdId: placed.id } }, deps.log),
+        );
         return reply.code(201).send(holdJson(hold));
       },
     );
@@ -187,8 +193,9 @@ export function legalHoldsRoutes(deps: LegalHoldsRoutesDeps): FastifyPluginAsync
         const current = await deps.holds.get(id);
         if (current === undefined) throw notFoundProblem();
         if (current.releasedAt !== null) throw released(current);
-        await deps.accessLog.record({ principal, ip: request.ip, action: 'legal-hold.release', query: { id, reason }, detail: { holdId: current.id, ...targetOf(current) } });
-        const result = await deps.holds.release(id, principal.actor, reason);
+        const result = await deps.holds.release(id, principal.actor, reason, (tx, hold) =>
+          recordInOrRefuse(deps.accessLog, tx, { principal, ip: request.ip, action: 'legal-hold.release', query: { id, reason }, detail: { holdId: hold.id, ...targetOf(hold) } }, deps.log),
+        );
         if (result.ok) return holdJson(result.hold);
         // Lost a race with another officer's release (or the hold vanished): say what is now true.
         if (result.reason === 'already-released') throw released(result.hold);
