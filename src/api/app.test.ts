@@ -274,8 +274,18 @@ describe('GET /api/v1/users', () => {
     expect(res.next).toBe('a3');
   });
 
-  it.each(['0', '1001', 'ten'])('rejects limit=%s with 400', async (limit) => {
+  it.each(['0', '501', '1000', 'ten'])('rejects limit=%s with 400', async (limit) => {
     expectProblem(await app.inject({ method: 'GET', url: `/api/v1/users?limit=${limit}`, headers: auth }), 400);
+  });
+
+  it('answers 50 users a page by default and up to 500 when asked, as every list does', async () => {
+    for (let i = 0; i < 51; i++) await createUser(`u${String(i).padStart(2, '0')}`);
+    const byDefault = (await app.inject({ method: 'GET', url: '/api/v1/users', headers: auth })).json() as { items: unknown[]; next: string | null };
+    expect(byDefault.items).toHaveLength(50);
+    expect(byDefault.next).toBe('u49');
+    const most = await app.inject({ method: 'GET', url: '/api/v1/users?limit=500', headers: auth });
+    expect(most.statusCode).toBe(200);
+    expect((most.json() as { items: unknown[] }).items).toHaveLength(51);
   });
 });
 
@@ -339,6 +349,26 @@ describe('/api/v1/sessions', () => {
     const second = (await app.inject({ method: 'GET', url: `/api/v1/sessions?limit=2&cursor=${first.next}`, headers: auth })).json() as typeof first;
     expect(second).toMatchObject({ items: [{ jid: 'bob@example.org/web' }], next: null });
     expectProblem(await app.inject({ method: 'GET', url: '/api/v1/sessions?limit=0', headers: auth }), 400);
+  });
+
+  it.each([
+    ['abc', 'not base64url of a JID'],
+    [Buffer.from('alice@example.org/phone').toString('base64url') + '!', 'a stray character'],
+    [Buffer.from('alice@example.org/phone').toString('base64'), 'padded base64'],
+    [Buffer.from('no-resource').toString('base64url'), 'not a full JID'],
+  ])('refuses cursor=%s (%s) with 400 invalid-cursor', async (cursor) => {
+    const res = await app.inject({ method: 'GET', url: `/api/v1/sessions?cursor=${encodeURIComponent(cursor)}`, headers: auth });
+    expect(expectProblem(res, 400).type).toBe('urn:warden:problem:invalid-cursor');
+  });
+
+  it('hands out a cursor after a session of a long JID that it takes back', async () => {
+    const long = `${'a'.repeat(1000)}@example.org/${'r'.repeat(1000)}`;
+    sessions.sessions.push({ jid: long, ip: '192.0.2.4', transport: 'tcp', secure: true, since });
+    const first = (await app.inject({ method: 'GET', url: '/api/v1/sessions?limit=1', headers: auth })).json() as { items: Array<{ jid: string }>; next: string };
+    expect(first.items[0]?.jid).toBe(long);
+    const second = await app.inject({ method: 'GET', url: `/api/v1/sessions?limit=1&cursor=${first.next}`, headers: auth });
+    expect(second.statusCode).toBe(200);
+    expect((second.json() as { items: Array<{ jid: string }> }).items[0]?.jid).toBe('alice@example.org/phone');
   });
 
   it('ends one session by its url-encoded full JID, then answers 404', async () => {

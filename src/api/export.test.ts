@@ -195,10 +195,23 @@ describe('GET /api/v1/export', () => {
     expect(first.next).toEqual(expect.any(String));
     const second = (await get(`/api/v1/exports?limit=2&cursor=${first.next}`)).json() as { items: Manifest[]; next: string | null };
     expect(Number(second.items[0]!.id)).toBeLessThan(Number(first.items[1]!.id));
-    for (const url of ['/api/v1/exports?cursor=bogus!', '/api/v1/exports?limit=0', '/api/v1/exports/abc']) {
+    // Past bigint (9223372036854775807) or its 19 digits: the schema's 400, never the database's.
+    const beyond = Buffer.from('9223372036854775808', 'utf8').toString('base64url');
+    for (const url of [
+      '/api/v1/exports?cursor=bogus!',
+      '/api/v1/exports?cursor=abc',
+      `/api/v1/exports?cursor=${beyond}`,
+      '/api/v1/exports?limit=0',
+      '/api/v1/exports/abc',
+      '/api/v1/exports/9223372036854775808',
+      '/api/v1/exports/9999999999999999999',
+      '/api/v1/exports/0',
+    ]) {
       const res = await get(url);
-      expect(res.statusCode).toBe(400);
+      expect(res.statusCode, url).toBe(400);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      // Naming the parameter: not the database's generic "out of range" answer.
+      expect(res.json<{ detail: string }>().detail, url).toMatch(/\b(id|cursor|limit)\b/);
     }
     const missing = await get('/api/v1/exports/999999');
     expect(missing.statusCode).toBe(404);

@@ -8,6 +8,13 @@ import { cursorSchema, decodePageCursor, limitSchema, page } from '../pagination
 
 /** RFC 7622 §3.1: each of the three parts is at most 1023 octets. */
 const MAX_FULL_JID_CHARS = 3 * 1023 + 2;
+/**
+ * A cursor is the base64url of the last full JID of a page (up to MAX_FULL_JID_CHARS octets):
+ * the shared cursorSchema's 400 characters would refuse the `next` after a long JID.
+ */
+const sessionCursorSchema = { ...cursorSchema, maxLength: Math.ceil((MAX_FULL_JID_CHARS * 4) / 3) } as const;
+/** Pure: whether a decoded cursor can be the full JID (local@domain/resource) of a bound session. */
+const isFullJidKey = (key: string) => Buffer.byteLength(key, 'utf8') <= MAX_FULL_JID_CHARS && /^[^/]+\/[\s\S]+$/.test(key);
 
 export interface SessionsPluginOptions {
   readonly deps: ApiDeps;
@@ -20,7 +27,7 @@ export const sessionsRoutes: FastifyPluginAsync<SessionsPluginOptions> = async (
     {
       config: { roles: ['admin'] },
       schema: {
-        querystring: { type: 'object', additionalProperties: false, properties: { limit: limitSchema, cursor: cursorSchema } },
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: limitSchema, cursor: sessionCursorSchema } },
         response: {
           200: {
             type: 'object',
@@ -43,6 +50,7 @@ export const sessionsRoutes: FastifyPluginAsync<SessionsPluginOptions> = async (
               },
             },
           },
+          400: problemSchema,
         },
       },
     },
@@ -50,7 +58,8 @@ export const sessionsRoutes: FastifyPluginAsync<SessionsPluginOptions> = async (
     // between pages shift nothing already seen.
     async (request) => {
       const { limit } = request.query;
-      const after = decodePageCursor(request.query.cursor, (k) => k.length > 0 && k.length <= MAX_FULL_JID_CHARS);
+      // A cursor this API did not hand out (cursor=abc) is a 400 invalid-cursor problem.
+      const after = decodePageCursor(request.query.cursor, isFullJidKey);
       const sorted = deps.sessions.list().sort((a, b) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0));
       const rest = after === undefined ? sorted : sorted.filter((s) => s.jid > after);
       return page(rest.slice(0, limit + 1), limit, (s) => s.jid);
@@ -64,7 +73,7 @@ export const sessionsRoutes: FastifyPluginAsync<SessionsPluginOptions> = async (
       config: { roles: ['admin'] },
       schema: {
         params: { type: 'object', required: ['jid'], properties: { jid: { type: 'string', minLength: 1, maxLength: MAX_FULL_JID_CHARS } } },
-        response: { 400: problemSchema, 404: problemSchema },
+        response: { 204: { description: 'The session was ended.', type: 'null' }, 400: problemSchema, 404: problemSchema },
       },
     },
     async (request, reply) => {

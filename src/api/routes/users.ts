@@ -7,13 +7,12 @@ import { SaslPrepError } from '../../auth/scram.ts';
 import type { Logger } from '../../log.ts';
 import type { ApiDeps } from '../deps.types.ts';
 import { badRequest, conflict, notFound, problemSchema, ProblemType } from '../errors.ts';
+import { limitSchema } from '../pagination.ts';
 
 /** Longest password accepted, in characters (a bound on SCRAM derivation work per request). */
 export const MAX_PASSWORD_CHARS = 1024;
 /** RFC 7622 §3.3.1: a localpart is at most 1023 octets; a raw name longer in characters cannot be one. */
 const MAX_USERNAME_CHARS = 1023;
-export const DEFAULT_PAGE_SIZE = 100;
-export const MAX_PAGE_SIZE = 1000;
 
 const passwordSchema = { type: 'string', minLength: 1, maxLength: MAX_PASSWORD_CHARS } as const;
 const usernameSchema = { type: 'string', minLength: 1, maxLength: MAX_USERNAME_CHARS } as const;
@@ -113,7 +112,8 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
           type: 'object',
           additionalProperties: false,
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: DEFAULT_PAGE_SIZE },
+            // 1..500, default 50, as every list of this API.
+            limit: limitSchema,
             // `cursor` is the name every list of this API uses; `after` is its older spelling.
             cursor: { type: 'string', maxLength: MAX_USERNAME_CHARS },
             after: { type: 'string', maxLength: MAX_USERNAME_CHARS },
@@ -153,7 +153,7 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
       const last = page[page.length - 1];
       let more = rows.length > limit;
       if (!more && last !== undefined && page.length === limit) {
-        // The store caps a page (at MAX_PAGE_SIZE), so a full page may hide the extra row: ask.
+        // The store may cap a page below limit + 1, so a full page may hide the extra row: ask.
         more = (await deps.users.list({ limit: 1, after: last.username })).length > 0;
       }
       return {
@@ -165,7 +165,10 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
 
   app.delete<{ Params: UsernameParams }>(
     '/:username',
-    { config: { roles: ['admin'] }, schema: { params: usernameParams, response: { 400: problemSchema, 404: problemSchema } } },
+    {
+      config: { roles: ['admin'] },
+      schema: { params: usernameParams, response: { 204: { description: 'The user was deleted and their sessions ended.', type: 'null' }, 400: problemSchema, 404: problemSchema } },
+    },
     async (request, reply) => {
       const username = normalise(request.params.username);
       if (!(await deps.users.delete(username))) throw noSuchUser(username);
@@ -182,7 +185,7 @@ export const usersRoutes: FastifyPluginAsync<UsersPluginOptions> = async (app, {
       schema: {
         params: usernameParams,
         body: { type: 'object', required: ['password'], additionalProperties: false, properties: { password: passwordSchema } },
-        response: { 400: problemSchema, 404: problemSchema },
+        response: { 204: { description: "The password was replaced and the user's sessions ended.", type: 'null' }, 400: problemSchema, 404: problemSchema },
       },
     },
     async (request, reply) => {
