@@ -191,6 +191,27 @@ describe('console login', () => {
     expect((await call('/api/v1/auth/me', { cookie })).status).toBe(401);
   });
 
+  it('refuses a login or logout it cannot record (503), handing out no session and ending none', async () => {
+    const { cookie, json } = await login('audrey', 'audrey-long-password');
+    await t.db.sql.unsafe(`CREATE FUNCTION access_log_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'down (test)'; END $$`);
+    await t.db.sql`CREATE TRIGGER access_log_down BEFORE INSERT ON access_log FOR EACH STATEMENT EXECUTE FUNCTION access_log_down()`;
+    try {
+      const [{ n: before }] = await t.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM console_sessions WHERE account = 'audrey'`;
+      const refused = await login('audrey', 'audrey-long-password');
+      expect(refused.status).toBe(503);
+      expect(refused.json).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable' });
+      expect(refused.setCookie).toBe('');
+      const [{ n: after }] = await t.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM console_sessions WHERE account = 'audrey'`;
+      expect(after).toBe(before);
+      expect((await call('/api/v1/auth/logout', { method: 'POST', cookie, csrf: json.csrfToken })).status).toBe(503);
+      expect((await call('/api/v1/auth/me', { cookie })).status).toBe(200);
+    } finally {
+      await t.db.sql`DROP TRIGGER access_log_down ON access_log`;
+      await t.db.sql`DROP FUNCTION access_log_down()`;
+    }
+    expect((await call('/api/v1/auth/logout', { method: 'POST', cookie, csrf: json.csrfToken })).status).toBe(204);
+  });
+
   it('throttles repeated failures for an account with 429 and Retry-After, even with the right password', async () => {
     // LOGIN_MAX_FAILURES=3 for this server (her successful login above cleared earlier failures).
     for (const wrong of ['wrong-1', 'wrong-2', 'wrong-3']) expect((await login('audrey', wrong, { from: '198.51.100.11' })).status).toBe(401);

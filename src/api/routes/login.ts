@@ -15,6 +15,7 @@ import { addressThrottleKey, type LoginThrottle } from '../../auth/throttle.ts';
 import type { Logger } from '../../log.ts';
 import { SESSION_COOKIE, cookieValue, requireProtectedTransport, sessionCookieOf, tooManyAttempts, type CredentialPolicy } from '../auth.ts';
 import { ApiProblem, ProblemType, problemSchema } from '../errors.ts';
+import { recordOrRefuse } from '../access-log-unavailable.ts';
 import { principalOf, ROLES, type Principal } from '../principal.ts';
 
 export interface LoginRoutesDeps {
@@ -105,7 +106,7 @@ export function loginRoutes(deps: LoginRoutesDeps): FastifyPluginAsync {
         if (failed || stored === undefined) {
           // A name that is no account is not logged: it may be a password typed in the wrong box.
           const who: Principal = { actor: stored === undefined ? '(unknown account)' : username, role: stored?.role ?? 'auditor', via: 'session', account: undefined };
-          await accessLog.record({ principal: who, ip: request.ip, action: 'login.failed', detail: { knownAccount: stored !== undefined } });
+          await recordOrRefuse(accessLog, { principal: who, ip: request.ip, action: 'login.failed', detail: { knownAccount: stored !== undefined } }, deps.log);
           deps.log?.warn('console login failed', { ip: request.ip });
           throw invalidCredentials();
         }
@@ -125,7 +126,13 @@ export function loginRoutes(deps: LoginRoutesDeps): FastifyPluginAsync {
         const old = sessionCookieOf(request);
         if (old !== undefined) await sessions.end(old);
         const { cookie, session } = await sessions.create(username, stored.role, request.ip);
-        await accessLog.record({ principal: { actor: username, role: stored.role, via: 'session', account: username }, ip: request.ip, action: 'login' });
+        // A session off the record is not handed out: it ends and the login is a 503.
+        try {
+          await recordOrRefuse(accessLog, { principal: { actor: username, role: stored.role, via: 'session', account: username }, ip: request.ip, action: 'login' }, deps.log);
+        } catch (err) {
+          await sessions.end(cookie);
+          throw err;
+        }
         const maxAge = Math.max(1, Math.floor((session.expiresAt.getTime() - Date.now()) / 1000));
         void reply.header('Set-Cookie', sessionCookie(request, cookie, maxAge)).header('Cache-Control', 'no-store');
         return { username, role: stored.role, csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() };
@@ -138,8 +145,9 @@ export function loginRoutes(deps: LoginRoutesDeps): FastifyPluginAsync {
       async (request, reply: FastifyReply) => {
         const principal = principalOf(request);
         const cookie = cookieValue(request.headers.cookie, SESSION_COOKIE);
+        // On the record first: a session that ended unrecorded would look live to an auditor.
+        await recordOrRefuse(accessLog, { principal, ip: request.ip, action: 'logout' }, deps.log);
         if (principal.via === 'session' && cookie !== undefined) await sessions.end(cookie);
-        await accessLog.record({ principal, ip: request.ip, action: 'logout' });
         return reply.header('Set-Cookie', sessionCookie(request, '', 0)).code(204).send();
       },
     );
