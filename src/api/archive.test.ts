@@ -44,7 +44,11 @@ describe('GET /api/v1/archive/verify', () => {
   it('reports an intact archive', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/archive/verify', headers: auth });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ ok: true, chains: [{ chain: 'node-1', rows: 20, tombstoned: 0, ok: true }] });
+    expect(res.json()).toEqual({
+      ok: true,
+      chains: [{ chain: 'node-1', rows: 20, tombstoned: 0, ok: true }],
+      retention: { batches: 0, runs: 0, pendingRuns: [], problems: [] },
+    });
     const [entry] = await accessLog.list({ limit: 1 });
     expect(entry).toMatchObject({ action: 'archive.verify', role: 'auditor', query: {}, detail: { ok: true, chains: 1 } });
   });
@@ -83,6 +87,7 @@ describe('GET /api/v1/archive/verify', () => {
           firstBroken: { id: String(row?.id), chainSeq: 7, stanzaId: 'v-7', ts: row?.ts.toISOString(), reason: 'hash does not match the row content (the row was edited)' },
         },
       ],
+      retention: { batches: 0, runs: 0, pendingRuns: [], problems: [] },
     });
     const [entry] = await accessLog.list({ limit: 1 });
     expect(entry).toMatchObject({ action: 'archive.verify', query: { chain: 'node-1' }, detail: { ok: false, chains: 1, broken: ['node-1'] } });

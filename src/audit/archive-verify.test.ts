@@ -308,6 +308,25 @@ describe('warden archive verify', () => {
     expect(await cli(['archive', 'verify', '--chain', 'clj'])).toMatchObject({ code: EXIT_ERROR, stderr: 'warden: the archive has no chain clj\n' });
   });
 
+  it('reports retention\'s records when it verifies the whole archive: pending runs, and batches that do not hold (exit 3)', async () => {
+    await writeChain('cli-retention', 5);
+    await tombstone('cli-retention', 1, 2);
+    const pending = await cli(['archive', 'verify']);
+    expect(pending.stdout).toMatch(/^retention: \d+ batches in \d+ runs$/m);
+    expect(pending.stdout).toMatch(/^retention run test-run: not in the access log yet/m);
+    // A batch record with no tombstones (one deleted with its message, say).
+    const [forged] = await db.sql<{ id: string }[]>`
+      INSERT INTO retention_batches (run_id, cutoff, deleted_at, deleted, digest)
+      VALUES ('cli-forged', clock_timestamp() - interval '2 days', clock_timestamp(), 1, sha256(''::bytea)) RETURNING id::text`;
+    try {
+      const broken = await cli(['archive', 'verify']);
+      expect(broken.code).toBe(EXIT_ARCHIVE_BROKEN);
+      expect(broken.stdout).toContain(`retention batch ${forged!.id}: retention batch ${forged!.id} recorded 1 deletions but 0 tombstones name it`);
+    } finally {
+      await db.sql`DELETE FROM retention_batches WHERE run_id = 'cli-forged'`;
+    }
+  });
+
   it('exits 3 naming the broken row when it is not', async () => {
     await db.sql`UPDATE archive SET raw = '<message/>' WHERE chain = 'cli' AND chain_seq = 4`;
     const r = await cli(['archive', 'verify', '--chain', 'cli']);

@@ -300,6 +300,14 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
           out(b === undefined ? `chain ${c.chain}: ${c.rows} rows${deleted}, intact`
             : `chain ${c.chain}: ${c.rows} rows, BROKEN at chain_seq ${b.chainSeq} (id ${b.id}, stanza ${b.stanzaId}, ${b.ts}): ${b.reason}`);
         }
+        // Retention's records span every chain: reported when the whole archive is verified.
+        const { retention } = report;
+        if (values.chain === undefined && (retention.batches > 0 || retention.problems.length > 0)) {
+          out(`retention: ${retention.batches} batches in ${retention.runs} runs`);
+          // A run records itself in the access log when it ends: one still running is not a fault yet.
+          for (const run of retention.pendingRuns) out(`retention run ${run}: not in the access log yet (running, or ended within the hour)`);
+          for (const p of retention.problems) out(`retention batch ${p.batchId}: ${p.reason}`);
+        }
         out(report.chains.length === 0 ? 'the archive is empty' : report.ok ? 'the archive is intact' : 'the archive has been tampered with');
         return report.ok ? EXIT_OK : EXIT_ARCHIVE_BROKEN;
       });

@@ -47,10 +47,26 @@ const chainReportSchema = {
   },
 } as const;
 
+/** What retention's own records say (retention_batches against the tombstones and the access log). */
+const retentionReportSchema = {
+  type: 'object',
+  required: ['batches', 'runs', 'pendingRuns', 'problems'],
+  properties: {
+    batches: { type: 'integer' },
+    runs: { type: 'integer' },
+    // Runs too recent to be in the access log yet (a run records itself when it ends).
+    pendingRuns: { type: 'array', items: { type: 'string' } },
+    problems: {
+      type: 'array',
+      items: { type: 'object', required: ['batchId', 'reason'], properties: { batchId: { type: 'string' }, reason: { type: 'string' } } },
+    },
+  },
+} as const;
+
 export const verifyReportSchema = {
   type: 'object',
-  required: ['ok', 'chains'],
-  properties: { ok: { type: 'boolean' }, chains: { type: 'array', items: chainReportSchema } },
+  required: ['ok', 'chains', 'retention'],
+  properties: { ok: { type: 'boolean' }, chains: { type: 'array', items: chainReportSchema }, retention: retentionReportSchema },
 } as const;
 
 export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
@@ -84,7 +100,12 @@ export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
             ip: request.ip,
             action: 'archive.verify',
             query: { ...request.query },
-            detail: { ok: report.ok, chains: report.chains.length, ...(broken.length > 0 && { broken }) },
+            detail: {
+              ok: report.ok,
+              chains: report.chains.length,
+              ...(broken.length > 0 && { broken }),
+              ...(report.retention.problems.length > 0 && { retentionProblems: report.retention.problems.length }),
+            },
           },
           deps.log,
         );
