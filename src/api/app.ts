@@ -110,7 +110,7 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
   }
 
   // Not awaited: plugins load in order when the composition root calls listen() (or ready()).
-  void app.register(healthRoutes, { readiness: opts.operations?.readiness });
+  void app.register(healthRoutes, { readiness: opts.operations?.readiness, log });
   // The web console's static files at /console/ (public: its data comes from /api with the visitor's session).
   void app.register(consoleRoutes, {});
   if (opts.operations?.metrics !== undefined) void app.register(metricsRoutes, { endpoint: opts.operations.metrics });

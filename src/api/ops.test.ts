@@ -5,6 +5,7 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fakeApiDeps } from '../../test/support/fake-auth.ts';
 import { routesOf } from '../../test/support/routes.ts';
+import type { Logger } from '../log.ts';
 import { HttpMetrics } from '../metrics/http-metrics.ts';
 import { createMetricsEndpoint } from '../metrics/registry.ts';
 import { WardenMetrics } from '../metrics/warden-metrics.ts';
@@ -84,6 +85,32 @@ describe('GET /healthz and /readyz', () => {
     });
   });
 
+  it('never sends the cause of a failure, which goes to the operator log once per change', async () => {
+    const lines: Array<{ level: string; msg: string; fields: Record<string, unknown> | undefined }> = [];
+    const recorder = (level: string): Logger['warn'] => (msg, fields) => lines.push({ level, msg, fields });
+    const log: Logger = { debug: recorder('debug'), info: recorder('info'), warn: recorder('warn'), error: recorder('error'), child: () => log };
+    let database: () => Promise<unknown> = () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 10.1.2.3:5432'), { code: 'ECONNREFUSED' }));
+    const probe = readinessProbe({ database: () => database(), listenersDown: () => [], stopping: () => false }, 50);
+    const logged = await buildApiApp(deps, { log, operations: { readiness: probe } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await logged.inject('/readyz');
+        expect(res.statusCode).toBe(503);
+        expect(res.json()).toEqual({ status: 'not-ready', checks: { database: 'query failed (ECONNREFUSED)', listeners: 'ok' }, detail: 'database: query failed (ECONNREFUSED)' });
+        expect(res.body).not.toContain('10.1.2.3');
+      }
+      expect(lines).toEqual([
+        { level: 'warn', msg: 'readiness: not ready', fields: { checks: { database: 'query failed (ECONNREFUSED)', listeners: 'ok' }, causes: { database: 'query failed: connect ECONNREFUSED 10.1.2.3:5432' } } },
+      ]);
+      database = async () => [];
+      expect((await logged.inject('/readyz')).statusCode).toBe(200);
+      expect((await logged.inject('/readyz')).statusCode).toBe(200);
+      expect(lines.map((l) => l.msg)).toEqual(['readiness: not ready', 'readiness: ready again']);
+    } finally {
+      await logged.close();
+    }
+  });
+
   it('answers /readyz with no checks when the app was built without a probe', async () => {
     const bare = await buildApiApp(deps);
     try {
@@ -108,12 +135,43 @@ describe('readinessProbe', () => {
   it.each<[string, Partial<ReadinessChecks>, Readiness]>([
     ['everything up', {}, { status: 'ready', checks: { database: 'ok', listeners: 'ok' } }],
     [
-      'the query failing',
+      'the query failing (its message only for the log)',
       { database: () => Promise.reject(new Error('connection refused')) },
       {
         status: 'not-ready',
-        checks: { database: 'query failed: connection refused', listeners: 'ok' },
-        detail: 'database: query failed: connection refused',
+        checks: { database: 'query failed', listeners: 'ok' },
+        detail: 'database: query failed',
+        causes: { database: 'query failed: connection refused' },
+      },
+    ],
+    [
+      'the query failing with a code (the code is shown, the host is not)',
+      { database: () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 10.1.2.3:5432'), { code: 'ECONNREFUSED' })) },
+      {
+        status: 'not-ready',
+        checks: { database: 'query failed (ECONNREFUSED)', listeners: 'ok' },
+        detail: 'database: query failed (ECONNREFUSED)',
+        causes: { database: 'query failed: connect ECONNREFUSED 10.1.2.3:5432' },
+      },
+    ],
+    [
+      'the server refusing the role (SQLSTATE, not the role name)',
+      { database: () => Promise.reject(Object.assign(new Error('password authentication failed for user "warden"'), { code: '28P01' })) },
+      {
+        status: 'not-ready',
+        checks: { database: 'query failed (28P01)', listeners: 'ok' },
+        detail: 'database: query failed (28P01)',
+        causes: { database: 'query failed: 28P01: password authentication failed for user "warden"' },
+      },
+    ],
+    [
+      'a code that is not a plain code',
+      { database: () => Promise.reject(Object.assign(new Error('odd'), { code: 'at db.internal:5432' })) },
+      {
+        status: 'not-ready',
+        checks: { database: 'query failed', listeners: 'ok' },
+        detail: 'database: query failed',
+        causes: { database: 'query failed: at db.internal:5432: odd' },
       },
     ],
     [
@@ -130,8 +188,9 @@ describe('readinessProbe', () => {
       { listenersDown: () => ['c2sTls', 'https'], database: () => Promise.reject(new Error('gone')) },
       {
         status: 'not-ready',
-        checks: { database: 'query failed: gone', listeners: 'not listening: c2sTls, https' },
-        detail: 'database: query failed: gone; listeners: not listening: c2sTls, https',
+        checks: { database: 'query failed', listeners: 'not listening: c2sTls, https' },
+        detail: 'database: query failed; listeners: not listening: c2sTls, https',
+        causes: { database: 'query failed: gone' },
       },
     ],
     [
