@@ -5,6 +5,7 @@ import { silentLogger } from '../log.ts';
 import type { ArchiveEntry } from './archive-record.ts';
 import { ensureArchivePartitions } from './archive-partitions.ts';
 import { ArchiveWriter } from './archive-writer.ts';
+import { ARCHIVE_COPY_LOCK_KEY } from './retention.ts';
 import { cancelRetroScan, getRetroScan, queueRetroScan, RetroScanner, ruleFromRow, type RetroScanJob } from './retro-scan.ts';
 
 let db: TestDatabase;
@@ -217,5 +218,33 @@ describe('RetroScanner', () => {
     expect(await getRetroScan(db.sql, gone!.id)).toMatchObject({ status: 'failed', error: 'rule gone no longer exists' });
     expect(await queueRetroScan(db.sql, { ruleId: 'gone' })).toBeUndefined();
     expect(await queueRetroScan(db.sql, { ruleId: 'nope' })).toBeUndefined();
+  });
+});
+
+describe('RetroScanner and retention', () => {
+  it('on PostgreSQL, opens no incident for a message a retention batch deleted after the scan read it', async (ctx) => {
+    if (db.embedded) ctx.skip(); // one session: nothing runs concurrently there
+    await addRule('zebra', { keywords: ['zebra'] });
+    const writer = new ArchiveWriter(db.sql, 'retro-race', silentLogger);
+    await writer.append(archiveEntry({ ts: at(1000), stanzaId: 'zebra-deleted', fromBare: 'alice@example.org', toBare: 'bob@example.org', body: 'zebra one' }));
+    await writer.append(archiveEntry({ ts: at(1001), stanzaId: 'zebra-kept', fromBare: 'alice@example.org', toBare: 'bob@example.org', body: 'zebra two' }));
+    await writer.close();
+    const job = await queueRetroScan(db.sql, { ruleId: 'zebra', since: at(999) });
+    // A retention batch holds the copy lock exclusively and deletes a row (not yet committed);
+    // the scan reads both rows meanwhile, then must wait to write its incidents.
+    const batch = await db.sql.reserve();
+    try {
+      await batch`BEGIN`;
+      await batch`SELECT pg_advisory_xact_lock(${ARCHIVE_COPY_LOCK_KEY}::bigint)`;
+      await batch`DELETE FROM archive WHERE stanza_id = 'zebra-deleted'`;
+      const scan = runToEnd(new RetroScanner({ sql: db.sql, log: silentLogger, batchSize: 50 }));
+      await new Promise((r) => setTimeout(r, 300));
+      await batch`COMMIT`;
+      await scan;
+    } finally {
+      batch.release();
+    }
+    expect(await getRetroScan(db.sql, job!.id)).toMatchObject({ status: 'done' });
+    expect((await retroIncidents('zebra')).map((i) => i.stanza_id)).toEqual(['zebra-kept']);
   });
 });

@@ -24,6 +24,7 @@
 //   officer's access-log entry, from the API), committed with the job row or not at all.
 import type { Sql, TransactionSql } from 'postgres';
 import type { Logger } from '../log.ts';
+import { lockAgainstRetention } from './retention.ts';
 import {
   compilePolicy,
   DETECTOR_NAMES,
@@ -444,7 +445,12 @@ export class RetroScanner {
       froms.push(r.from_bare);
       tos.push(r.to_bare);
     }
-    const [row] = await this.sql<JobRow[]>`
+    // Retention may have deleted a scanned row since it was read: the copy lock (shared, as the
+    // search indexer takes it) keeps retention out while the incidents are written, and only
+    // messages still in the archive get one — an incident for a deleted message has nothing to show.
+    const [row] = await this.sql.begin(async (tx) => {
+      await lockAgainstRetention(tx);
+      return tx<JobRow[]>`
       WITH job AS (
         UPDATE retro_scans
         SET scanned = scanned + ${rows.length}, hits = hits + ${stanzaIds.length},
@@ -461,9 +467,11 @@ export class RetroScanner {
           -- Not a second incident for a message that has one naming this rule (live or earlier
           -- scan, open or judged); incidents_stanza_id makes this one probe per hit.
           AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.stanza_id = h.stanza_id AND i.rule_ids @> ARRAY[${rule.id}::text])
+          AND EXISTS (SELECT 1 FROM archive a WHERE a.stanza_id = h.stanza_id AND a.ts = h.ts::timestamptz)
         ON CONFLICT (stanza_id, rule_ids) WHERE source = 'retro-scan' DO NOTHING
       )
       SELECT * FROM job`;
+    });
     return row === undefined ? undefined : toJob(row);
   }
 
