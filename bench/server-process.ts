@@ -1,5 +1,6 @@
 // Starts Warden as a child process (so its memory is its own), on free loopback ports, with the
 // real PostgreSQL when DATABASE_URL is set (a fresh database) or the embedded store otherwise.
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -20,7 +21,8 @@ export interface BenchServer {
 export async function startBenchServer(extraEnv: Record<string, string> = {}): Promise<BenchServer> {
   const [c2sPort, tlsPort, httpPort, httpsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'warden-bench-'));
-  const adminToken = 'bench-admin-token-' + Math.random().toString(36).slice(2);
+  // ADMIN_TOKEN must be 32–512 characters; a random one per run.
+  const adminToken = 'bench-admin-' + randomBytes(24).toString('base64url');
   let databaseUrl: string | undefined;
   let dropDb: (() => Promise<void>) | undefined;
   if (process.env.DATABASE_URL) {
