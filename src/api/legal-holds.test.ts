@@ -2,7 +2,7 @@
 // what the routes record.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { RecordingAccessLog } from '../../test/support/access-log.ts';
+import { expectAccessLogUnavailable, RecordingAccessLog } from '../../test/support/access-log.ts';
 import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { fakeApiDeps } from '../../test/support/fake-auth.ts';
 import { createLegalHoldStore } from '../audit/legal-holds.ts';
@@ -142,24 +142,10 @@ describe('/api/v1/legal-holds', () => {
   });
 
   it('places and releases nothing when the action cannot be recorded: 503 access-log-unavailable', async () => {
-    accessLog.fail = true;
-    try {
-      const placed = await post({ kind: 'user', jid: 'alice', reason: 'r' });
-      expect(placed.statusCode).toBe(503);
-      expect(placed.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable' });
-      expect(await db.sql`SELECT 1 FROM legal_holds`).toHaveLength(0);
-    } finally {
-      accessLog.fail = false;
-    }
+    expectAccessLogUnavailable(await accessLog.whileDown(() => post({ kind: 'user', jid: 'alice', reason: 'r' })));
+    expect(await db.sql`SELECT 1 FROM legal_holds`).toHaveLength(0);
     const { id } = (await post({ kind: 'user', jid: 'alice', reason: 'r' })).json<{ id: string }>();
-    accessLog.fail = true;
-    try {
-      const res = await release(id);
-      expect(res.statusCode).toBe(503);
-      expect(res.headers['retry-after']).toBe('30');
-    } finally {
-      accessLog.fail = false;
-    }
+    expectAccessLogUnavailable(await accessLog.whileDown(() => release(id)));
     expect((await list('?active=true')).json<{ items: { id: string }[] }>().items.map((h) => h.id)).toEqual([id]);
   });
 

@@ -1,7 +1,7 @@
 // GET /api/v1/messages through the real app (admin token, schemas, problem+json) on a real database.
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecordingAccessLog } from '../../test/support/access-log.ts';
+import { expectAccessLogUnavailable, RecordingAccessLog } from '../../test/support/access-log.ts';
 import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
 import type { TestDatabase } from '../../test/support/database.ts';
 import { fakeApiDeps } from '../../test/support/fake-auth.ts';
@@ -110,16 +110,9 @@ describe('GET /api/v1/messages', () => {
   });
 
   it('answers nothing when the search cannot be recorded: 503 access-log-unavailable with Retry-After', async () => {
-    accessLog.fail = true;
-    try {
-      const res = await get('?q=Bob');
-      expect(res.statusCode).toBe(503);
-      expect(res.headers['retry-after']).toBe('30');
-      expect(res.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable', status: 503 });
-      expect(res.body).not.toContain('Hello Bob');
-    } finally {
-      accessLog.fail = false;
-    }
+    const res = await accessLog.whileDown(() => get('?q=Bob'));
+    expectAccessLogUnavailable(res);
+    expect(res.body).not.toContain('Hello Bob');
   });
 
   it('names a bad cursor as invalid-cursor', async () => {

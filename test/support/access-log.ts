@@ -1,5 +1,6 @@
 // An access log for tests: keeps what is recorded, or refuses it like an unreachable database.
 import type { TransactionSql } from 'postgres';
+import { expect } from 'vitest';
 import type { AccessEntry, TransactionalAccessLog } from '../../src/audit/access-log.types.ts';
 
 // recordIn ignores the transaction: what a test sees is what was asked to be recorded; when it
@@ -17,4 +18,22 @@ export class RecordingAccessLog implements TransactionalAccessLog {
   async recordIn(_tx: TransactionSql, entry: AccessEntry): Promise<void> {
     await this.record(entry);
   }
+
+  /** Runs `fn` while the log refuses every entry. */
+  async whileDown<T>(fn: () => Promise<T>): Promise<T> {
+    this.fail = true;
+    try {
+      return await fn();
+    } finally {
+      this.fail = false;
+    }
+  }
+}
+
+/** Asserts the API's answer to a request it could not record: 503 access-log-unavailable, Retry-After. */
+export function expectAccessLogUnavailable(res: { statusCode: number; headers: Record<string, unknown>; json(): unknown }): void {
+  expect(res.statusCode).toBe(503);
+  expect(res.headers['retry-after']).toBe('30');
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  expect(res.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable', status: 503 });
 }
