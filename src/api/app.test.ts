@@ -199,7 +199,8 @@ describe('POST /api/v1/users', () => {
   });
 
   it('refuses a body over the limit with 413', async () => {
-    expectProblem(await createUser('bob', 'x'.repeat(70 * 1024)), 413);
+    const body = expectProblem(await createUser('bob', 'x'.repeat(70 * 1024)), 413);
+    expect(body.detail).toBe('The request body is larger than this route accepts (64 KiB).');
   });
 
   it('refuses a non-JSON body with 415', async () => {

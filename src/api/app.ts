@@ -15,6 +15,7 @@ import { silentLogger, type Logger } from '../log.ts';
 import type { ApiDeps } from './deps.types.ts';
 import { badRequest, clientErrorHandler, notFound, sendProblem, toProblem } from './errors.ts';
 import { apiAjvOptions, findUnstorableText } from './input-validation.ts';
+import { API_BODY_LIMIT } from './body-limit.ts';
 import { healthRoutes, type ReadinessProbe } from './routes/health.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -24,8 +25,8 @@ import type { MetricsEndpoint } from '../metrics/registry.ts';
 import { sessionsRoutes } from './routes/sessions.ts';
 import { usersRoutes } from './routes/users.ts';
 
-/** Largest request body the admin API reads; its requests are small JSON objects. */
-export const API_BODY_LIMIT = 64 * 1024;
+/** Largest request body an admin API route reads unless it declares its own (body-limit.ts). */
+export { API_BODY_LIMIT } from './body-limit.ts';
 
 /** An admin API resource: a fastify plugin mounted under /api at `prefix` (e.g. '/v1/rules'). */
 export interface ApiResource {
@@ -77,7 +78,8 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
   // The one place a thrown error becomes a response: schema validation, body parsing, ApiProblem
   // from handlers, and bugs (logged, answered with a generic 500 — never a stack trace).
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    const { problem, internal } = toProblem(err, request.id);
+    // The route's bodyLimit, so a 413 names the limit that applied.
+    const { problem, internal } = toProblem(err, request.id, { bodyLimit: request.routeOptions.bodyLimit });
     if (internal) {
       request.log.error({ err }, 'HTTP request failed');
       log.error('HTTP request failed', { requestId: request.id, method: request.method, route: request.routeOptions.url, error: err.stack ?? err.message });
@@ -126,6 +128,7 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
       // The API speaks JSON only; a text/plain body is a 415, not a confusing "body must be object".
       api.removeContentTypeParser('text/plain');
       api.addHook('onRoute', (route) => {
+        // A route that takes more (groups, audit scan) says so with its own bodyLimit.
         route.bodyLimit ??= API_BODY_LIMIT;
         // A route that does not say who may call it is a bug found at startup, not an open door.
         const roles = (route.config as { roles?: unknown } | undefined)?.roles;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { formatBytes } from './body-limit.ts';
 import { databaseProblem, toProblem } from './errors.ts';
 
 describe('databaseProblem', () => {
@@ -44,4 +45,21 @@ describe('toProblem', () => {
     expect(problem.status).toBe(400);
     expect(problem.message).toContain('"usr"');
   });
+
+  it('names the body limit that applied to a 413, and keeps a fixed text without one', () => {
+    const tooLarge = () => Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' });
+    expect(toProblem(tooLarge(), 'r', { bodyLimit: 2 * 1024 * 1024 }).problem.message).toBe('The request body is larger than this route accepts (2 MiB).');
+    expect(toProblem(tooLarge(), 'r', { bodyLimit: 64 * 1024 }).problem.message).toBe('The request body is larger than this route accepts (64 KiB).');
+    expect(toProblem(tooLarge()).problem).toMatchObject({ status: 413, message: 'The request body is too large.' });
+  });
+});
+
+describe('formatBytes', () => {
+  it.each([
+    [65536, '64 KiB'],
+    [2097152, '2 MiB'],
+    [1536, '1536 bytes'],
+    [1000, '1000 bytes'],
+    [0, '0 bytes'],
+  ])('%d is %s', (bytes, text) => expect(formatBytes(bytes)).toBe(text));
 });

@@ -4,6 +4,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyReply } from 'fastify';
+import { formatBytes } from './body-limit.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -77,13 +78,20 @@ export const notFound = (detail: string, type: string = ProblemType.blank, title
   new ApiProblem(404, detail, title === undefined ? { type } : { type, title });
 export const conflict = (detail: string, type: string, title: string) => new ApiProblem(409, detail, { type, title });
 
+/** What the error handler knows of the request beyond the error: the route's body limit. */
+export interface ProblemContext {
+  readonly bodyLimit?: number;
+}
+
 /** fastify's own error codes whose message could echo request content; replaced by a fixed text. */
-const FIXED_DETAIL: Readonly<Record<string, string>> = {
+const FIXED_DETAIL: Readonly<Record<string, string | ((context: ProblemContext) => string)>> = {
   // JSON.parse messages quote the body — which may hold a password.
   FST_ERR_CTP_INVALID_JSON_BODY: 'The request body is not valid JSON.',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Unsupported Content-Type; send application/json.',
   FST_ERR_BAD_URL: 'The URL is not validly percent-encoded.',
-  FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is too large.',
+  // Routes differ (body-limit.ts): the client learns which limit it went over.
+  FST_ERR_CTP_BODY_TOO_LARGE: ({ bodyLimit }) =>
+    bodyLimit === undefined ? 'The request body is too large.' : `The request body is larger than this route accepts (${formatBytes(bodyLimit)}).`,
 };
 
 interface ErrorLike {
@@ -97,7 +105,7 @@ interface ErrorLike {
  * Converts anything thrown while handling a request into a problem. `internal` is true for 5xx:
  * the caller logs the original error and the client only sees a generic text.
  */
-export function toProblem(err: unknown, requestId?: string): { problem: ApiProblem; internal: boolean } {
+export function toProblem(err: unknown, requestId?: string, context: ProblemContext = {}): { problem: ApiProblem; internal: boolean } {
   if (err instanceof ApiProblem) return { problem: err, internal: err.status >= 500 };
   const e: ErrorLike = typeof err === 'object' && err !== null ? (err as ErrorLike) : {};
   const status = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode <= 599 ? e.statusCode : 500;
@@ -113,7 +121,11 @@ export function toProblem(err: unknown, requestId?: string): { problem: ApiProbl
     return { problem: badRequest(validationDetail(e)), internal: false };
   }
   const code = typeof e.code === 'string' ? e.code : '';
-  const detail = FIXED_DETAIL[code] ?? (typeof e.message === 'string' && e.message.length > 0 ? e.message : (STATUS_CODES[status] ?? 'Error'));
+  const fixed = FIXED_DETAIL[code];
+  const detail =
+    typeof fixed === 'function'
+      ? fixed(context)
+      : (fixed ?? (typeof e.message === 'string' && e.message.length > 0 ? e.message : (STATUS_CODES[status] ?? 'Error')));
   return { problem: new ApiProblem(status, detail), internal: false };
 }
 

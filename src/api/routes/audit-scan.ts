@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { decide, type DecisionOptions } from '../../audit/decide.ts';
 import type { LivePolicy } from '../../audit/policy-manager.ts';
 import { bareString, isJidError, parseJid } from '../../stanza/jid.ts';
+import { LARGE_BODY_LIMIT } from '../body-limit.ts';
 import { badRequest, problemSchema } from '../errors.ts';
 import { matchSchema } from '../schemas.ts';
 
@@ -13,13 +14,14 @@ export interface AuditScanDeps {
   readonly decisions: DecisionOptions;
 }
 
-
 export function auditScanRoutes(deps: AuditScanDeps): FastifyPluginAsync {
   return async (app) => {
     app.post<{ Body: { text: string; from?: string; to?: string; type?: string } }>(
       '/scan',
       {
         config: { roles: ['officer', 'admin'] },
+        // A text of up to 262 144 characters, as JSON: more than the API's 64 KiB default.
+        bodyLimit: LARGE_BODY_LIMIT,
         schema: {
           body: {
             type: 'object',
@@ -45,6 +47,7 @@ export function auditScanRoutes(deps: AuditScanDeps): FastifyPluginAsync {
               },
             },
             400: problemSchema,
+            413: problemSchema,
           },
         },
       },

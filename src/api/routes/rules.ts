@@ -4,7 +4,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { PolicyManager } from '../../audit/policy-manager.ts';
 import { validateRuleInput, type RuleInput } from '../../audit/policy/policy.ts';
 import type { RuleStore, StoredRule } from '../../audit/rule-store.ts';
+import { LARGE_BODY_LIMIT } from '../body-limit.ts';
 import { ApiProblem, badRequest, notFound, problemSchema } from '../errors.ts';
+import { cursorSchema, decodePageCursor, limitSchema, page } from '../pagination.ts';
 
 export interface RulesRouteDeps {
   readonly rules: RuleStore;
@@ -61,6 +63,20 @@ function validated(body: unknown): RuleInput {
   return result.rule;
 }
 
+/** GET /rules answers this many rules when no `limit` is given (more than the other lists: the console shows them all at once). */
+export const DEFAULT_RULES_PAGE = 100;
+/** A rule's place in the list, and its cursor: creation time in ms since 1970, a space, the id. */
+const ruleKey = (rule: StoredRule) => `${rule.createdAt.getTime()} ${rule.id}`;
+const RULE_CURSOR = /^(0|[1-9][0-9]{0,15}) \S{1,100}$/;
+/** Pure: the order of two rule keys — by time as a number, then by id. */
+function compareRuleKeys(a: string, b: string): number {
+  const [ta = '', ia = ''] = a.split(' ');
+  const [tb = '', ib = ''] = b.split(' ');
+  const byTime = Number(ta) - Number(tb);
+  if (byTime !== 0) return byTime;
+  return ia < ib ? -1 : ia > ib ? 1 : 0;
+}
+
 const present = (rule: StoredRule, policyVersion?: number) => ({
   ...rule,
   createdAt: rule.createdAt.toISOString(),
@@ -78,12 +94,31 @@ export function rulesRoutes(deps: RulesRouteDeps): FastifyPluginAsync {
       return reply.code(201).send(present(rule, version));
     });
 
-    app.get('/', {
+    // Oldest first, by (createdAt, id); a page starts after its cursor's rule, so rules added or
+    // deleted between pages shift nothing already seen. `policyVersion` is the live version as
+    // each page is answered.
+    app.get<{ Querystring: { limit: number; cursor?: string } }>('/', {
       config: { roles: ['admin', 'officer'] },
       schema: {
-        response: { 200: { type: 'object', required: ['items', 'policyVersion'], properties: { items: { type: 'array', items: ruleSchema }, policyVersion: { type: 'integer' } } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { limit: { ...limitSchema, default: DEFAULT_RULES_PAGE }, cursor: cursorSchema } },
+        response: {
+          200: {
+            type: 'object',
+            required: ['items', 'policyVersion', 'next'],
+            properties: { items: { type: 'array', items: ruleSchema }, policyVersion: { type: 'integer' }, next: { type: ['string', 'null'] } },
+          },
+          400: problemSchema,
+        },
       },
-    }, async () => ({ items: (await deps.rules.list()).map((r) => present(r)), policyVersion: deps.policy.version }));
+    }, async (request) => {
+      const { limit } = request.query;
+      const after = decodePageCursor(request.query.cursor, (key) => RULE_CURSOR.test(key));
+      // The store reads every rule (there are few); milliseconds, as the cursor holds them.
+      const sorted = (await deps.rules.list()).sort((a, b) => compareRuleKeys(ruleKey(a), ruleKey(b)));
+      const rest = after === undefined ? sorted : sorted.filter((r) => compareRuleKeys(ruleKey(r), after) > 0);
+      const result = page(rest.slice(0, limit + 1), limit, ruleKey);
+      return { items: result.items.map((r) => present(r)), policyVersion: deps.policy.version, next: result.next };
+    });
 
     app.get<{ Params: { id: string } }>('/:id', { config: { roles: ['admin', 'officer'] }, schema: { params: idParams, response: { 200: ruleSchema, 404: problemSchema } } }, async (request) => {
       const rule = await deps.rules.get(request.params.id);
@@ -102,12 +137,16 @@ export function rulesRoutes(deps: RulesRouteDeps): FastifyPluginAsync {
       },
     );
 
-    app.delete<{ Params: { id: string } }>('/:id', { config: { roles: ['admin'] }, schema: { params: idParams, response: { 404: problemSchema } } }, async (request, reply) => {
-      const deleted = await deps.rules.delete(request.params.id);
-      if (!deleted) throw noSuchRule(request.params.id);
-      await deps.policy.reload();
-      return reply.code(204).send();
-    });
+    app.delete<{ Params: { id: string } }>(
+      '/:id',
+      { config: { roles: ['admin'] }, schema: { params: idParams, response: { 204: { description: 'The rule was deleted; the live policy no longer has it.', type: 'null' }, 404: problemSchema } } },
+      async (request, reply) => {
+        const deleted = await deps.rules.delete(request.params.id);
+        if (!deleted) throw noSuchRule(request.params.id);
+        await deps.policy.reload();
+        return reply.code(204).send();
+      },
+    );
   };
 }
 
@@ -129,10 +168,12 @@ export function groupsRoutes(deps: RulesRouteDeps): FastifyPluginAsync {
       '/:name',
       {
         config: { roles: ['admin'] },
+        // Up to 100 000 member names: more than the API's 64 KiB default.
+        bodyLimit: LARGE_BODY_LIMIT,
         schema: {
           params: nameParams,
           body: { type: 'object', required: ['members'], additionalProperties: false, properties: { members: { type: 'array', maxItems: 100_000, items: { type: 'string', minLength: 1, maxLength: 1023 } } } },
-          response: { 200: membersSchema, 400: problemSchema },
+          response: { 200: membersSchema, 400: problemSchema, 413: problemSchema },
         },
       },
       async (request) => {
