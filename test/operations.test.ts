@@ -124,6 +124,28 @@ describe('/docs/json on the full server', () => {
   });
 });
 
+describe('/docs/json success answers', () => {
+  it('declares a 2xx answer for every operation, with its body or none (204)', async () => {
+    const doc = (await (await http('/docs/json')).json()) as {
+      paths: Record<string, Record<string, { responses?: Record<string, { description?: string; content?: Record<string, unknown> }> }>>;
+    };
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, op })));
+    expect(operations.length).toBeGreaterThan(40);
+    const withoutSuccess = operations.filter(({ op }) => !Object.keys(op.responses ?? {}).some((status) => /^2\d\d$/.test(status))).map((o) => o.name);
+    expect(withoutSuccess).toEqual([]);
+    // A 204 has no body; anything else says what it sends.
+    const bodyless = operations.flatMap(({ name, op }) =>
+      Object.entries(op.responses ?? {})
+        .filter(([status, response]) => /^2\d\d$/.test(status) && (status === '204') !== (response.content === undefined))
+        .map(([status]) => `${name} ${status}`),
+    );
+    expect(bodyless).toEqual([]);
+    for (const name of ['DELETE /api/v1/users/{username}', 'PUT /api/v1/users/{username}/password', 'DELETE /api/v1/sessions/{jid}', 'DELETE /api/v1/rules/{id}']) {
+      expect(operations.find((o) => o.name === name)?.op.responses?.['204'], name).toBeDefined();
+    }
+  });
+});
+
 describe('/docs in a browser', () => {
   it.skipIf(!hasChromium)('renders every resource under its own CSP, with no error and no outside request', async () => {
     const browser = await launchBrowser();
