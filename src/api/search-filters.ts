@@ -5,6 +5,7 @@
 import type { Verdict } from '../audit/archive-record.ts';
 import { MAX_QUERY_CHARS, VERDICTS, type ArchiveSearchFilters } from '../audit/archive-search.ts';
 import { badRequest } from './errors.ts';
+import { parseInstant } from './input-validation.ts';
 import { bareJidParam, jidParamSchema } from './jid-param.ts';
 
 /** Querystring properties `since` (inclusive) and `until` (exclusive). */
@@ -18,10 +19,23 @@ export interface TimeRangeQuerystring {
   until?: string;
 }
 
-/** `since` and `until` as dates; a 400 problem unless since is before until. */
+/**
+ * An optional date-time field as a Date; a 400 problem naming `field` unless it is a real
+ * instant (parseInstant): `new Date()` would read 30 February as 2 March and a leap second as an
+ * Invalid Date. The route schemas' `date-time` format refuses these first; this holds for any
+ * caller that has no schema.
+ */
+export function instantParam(field: string, text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const instant = parseInstant(text);
+  if (instant === undefined) throw badRequest(`${field}: not an RFC 3339 date-time of a real instant in years 0001–9999 (e.g. 2026-02-28T12:00:00Z).`);
+  return instant;
+}
+
+/** `since` and `until` as dates; a 400 problem for a date that is none, or unless since is before until. */
 export function parseTimeRange(query: TimeRangeQuerystring): { since: Date | undefined; until: Date | undefined } {
-  const since = query.since === undefined ? undefined : new Date(query.since);
-  const until = query.until === undefined ? undefined : new Date(query.until);
+  const since = instantParam('since', query.since);
+  const until = instantParam('until', query.until);
   if (since !== undefined && until !== undefined && since >= until) throw badRequest('since must be before until.');
   return { since, until };
 }

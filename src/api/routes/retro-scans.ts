@@ -15,8 +15,10 @@ import type { AccessEntry, TransactionalAccessLog } from '../../audit/access-log
 import { cancelRetroScan, getRetroScan, queueRetroScan, type RetroScanJob } from '../../audit/retro-scan.ts';
 import type { Logger } from '../../log.ts';
 import { recordInOrRefuse } from '../access-log-unavailable.ts';
-import { badRequest, notFound, problemSchema } from '../errors.ts';
+import { notFound, problemSchema } from '../errors.ts';
+import { bigintIdSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
+import { parseTimeRange, timeRangeProperties } from '../search-filters.ts';
 
 export interface RetroScansRoutesDeps {
   readonly sql: Sql;
@@ -31,7 +33,7 @@ const STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled'] as const;
 const ID_PARAMS = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', pattern: '^[1-9][0-9]{0,17}$' } },
+  properties: { id: bigintIdSchema },
 } as const;
 const nullableDate = { type: ['string', 'null'], format: 'date-time' } as const;
 
@@ -84,8 +86,7 @@ export function retroScansRoutes(deps: RetroScansRoutesDeps): FastifyPluginAsync
             additionalProperties: false,
             properties: {
               ruleId: { type: 'string', minLength: 1, maxLength: 200 },
-              since: { type: 'string', format: 'date-time' },
-              until: { type: 'string', format: 'date-time' },
+              ...timeRangeProperties,
             },
           },
           response: {
@@ -102,9 +103,7 @@ export function retroScansRoutes(deps: RetroScansRoutesDeps): FastifyPluginAsync
       },
       async (request, reply) => {
         const { ruleId } = request.body;
-        const since = request.body.since === undefined ? undefined : new Date(request.body.since);
-        const until = request.body.until === undefined ? undefined : new Date(request.body.until);
-        if (since !== undefined && until !== undefined && since >= until) throw badRequest('since must be before until.');
+        const { since, until } = parseTimeRange(request.body);
         const job = await queueRetroScan(deps.sql, { ruleId, since, until }, (tx, queued) =>
           recordInOrRefuse(accessLog, tx, entry(request, 'retro-scan.start', { ...request.body }, { job: queued.id }), deps.log),
         );

@@ -13,6 +13,7 @@ import { forbidden } from '../auth.ts';
 import { badRequest, notFound, problemSchema } from '../errors.ts';
 import { cursorSchema, decodePageCursor, limitSchema, page, pageSchema } from '../pagination.ts';
 import { principalOf, type Principal } from '../principal.ts';
+import { instantParam } from '../search-filters.ts';
 
 export interface TokensRoutesDeps {
   readonly tokens: ApiTokenStore;
@@ -87,7 +88,7 @@ export function tokensRoutes(deps: TokensRoutesDeps): FastifyPluginAsync {
         const { account, label } = request.body;
         if (!canManage(principal, account)) throw forbidden(`${principal.actor} may only create tokens for their own account.`);
         const t = now();
-        const expiresAt = request.body.expiresAt === undefined ? new Date(t + defaultLifetimeMs) : new Date(request.body.expiresAt);
+        const expiresAt = instantParam('expiresAt', request.body.expiresAt) ?? new Date(t + defaultLifetimeMs);
         if (expiresAt.getTime() <= t) throw badRequest('expiresAt: must be in the future.');
         if (expiresAt.getTime() > t + maxLifetimeMs) throw badRequest(`expiresAt: at most ${maxDays} days ahead (TOKEN_MAX_LIFETIME_DAYS).`);
         if ((await deps.accounts.get(account)) === undefined) throw notFound(`There is no console account ${account}.`, 'urn:warden:problem:user-not-found', 'No such account');
