@@ -2,8 +2,11 @@
 // server: an officer logs in, finds a flagged Chinese message by search, opens its conversation
 // and resolves the incident from the keyboard-driven queue; an auditor then sees all of that in
 // the access log and cannot open a message body. The officer also places and releases a legal
-// hold and exports a search, checking the downloaded file against its manifest. Screenshots of
-// each main page are written to docs/screenshots/ on every run (the README shows them).
+// hold (saying why) and exports a search, checking the downloaded file against its manifest once
+// the export is complete. Around that: logging out leaves nothing for the next person at the
+// browser, a session that ends keeps the page and its typing behind a re-login, dialogs are modal,
+// the queue refreshes itself, and a 409 says what another officer changed. Screenshots of each
+// main page are written to docs/screenshots/ on every run (the README shows them).
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -177,6 +180,8 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     expect(page.url()).toContain('#/incidents');
     expect(await page.locator('.incident-row mark.mark-rule', { hasText: KEYWORD }).count()).toBe(1);
     expect(await page.locator('.incident-row').count()).toBe(3);
+    // Times name their zone (the browser here runs in UTC).
+    expect(await page.locator('.incident-row .when').first().textContent()).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     await shot(page, 'queue');
 
     // Search in Chinese: g s jumps to search; results mark the term and the rule's match.
@@ -239,12 +244,35 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     await page.waitForSelector('.incident-row');
     expect(await page.locator('.incident-row.is-resolved').count()).toBe(1);
 
-    // Holds: the held message waits for a decision; releasing it delivers it to bob.
+    // The keyboard help is a modal: focus inside it, the page behind inert, its keys resting.
+    await page.keyboard.press('?');
+    const help = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+    await help.waitFor();
+    expect(await page.locator('#app').getAttribute('inert')).toBe('');
+    for (let i = 0; i < 6; i++) await page.keyboard.press('Tab');
+    expect(await help.evaluate((el) => el.contains(document.activeElement))).toBe(true);
+    await page.keyboard.press('g');
+    await page.keyboard.press('s');
+    expect(page.url()).toContain('#/incidents');
+    await page.keyboard.press('Escape');
+    await help.waitFor({ state: 'detached' });
+    expect(await page.locator('#app').getAttribute('inert')).toBeNull();
+
+    // Holds: the held message waits for a decision. R asks first; Esc leaves it undecided.
     await page.keyboard.press('g');
     await page.keyboard.press('h');
     const held = page.locator('.hold-row', { hasText: '客户名单' });
     await held.waitFor();
-    await held.locator('button', { hasText: 'Release' }).click();
+    await page.keyboard.press('R');
+    const confirmRelease = page.getByRole('dialog', { name: 'Release this held message?' });
+    await confirmRelease.waitFor();
+    await page.keyboard.press('Escape');
+    await confirmRelease.waitFor({ state: 'detached' });
+    expect(await held.count()).toBe(1);
+    // R again, and Enter on the focused "Release": it is delivered to bob.
+    await page.keyboard.press('R');
+    await confirmRelease.waitFor();
+    await page.keyboard.press('Enter');
     await held.waitFor({ state: 'detached' });
     await bob.next((el) => isMessage()(el) && el.getChildText('body') === HELD_TEXT);
 
@@ -257,6 +285,32 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     expect(await result.locator('.body mark.mark-rule').allTextContents()).toEqual(['绝密', '13900001111']);
     await shot(page, 'rules');
 
+    // At 1280 px the rules table ends before the dry-run box; at 800 px nothing is wider than the window.
+    await page.setViewportSize({ width: 1280, height: 820 });
+    const table = await page.locator('.rules-table').boundingBox();
+    const dryRun = await page.locator('.rules-side').boundingBox();
+    expect(table!.x + table!.width).toBeLessThanOrEqual(dryRun!.x);
+    await page.setViewportSize({ width: 800, height: 820 });
+    for (const path of ['#/rules', '#/incidents', '#/search?q=机密']) {
+      await page.evaluate((hash) => (location.hash = hash), path);
+      await page.locator('main h1').first().waitFor();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(800);
+    }
+    await page.setViewportSize({ width: 1360, height: 820 });
+
+    await page.click('text=Log out');
+    await page.waitForSelector('form.login');
+    // The address no longer names what was open, and nothing the officer loaded is kept: an auditor
+    // logging in at the same browser lands on the access log, and the queue's address shows them
+    // the server's 403, not the officer's cached rows.
+    expect(new URL(page.url()).hash).toBe('');
+    await logIn(page, AUDITOR);
+    await page.waitForSelector('table.log');
+    expect(page.url()).toContain('#/access-log');
+    await page.evaluate(() => (location.hash = '#/incidents'));
+    await page.locator('.problem.status-403').waitFor();
+    expect(await page.locator('.incident-row').count()).toBe(0);
+    expect(await page.locator('main').textContent()).not.toContain('报价单');
     await page.click('text=Log out');
     await page.waitForSelector('form.login');
     await page.close();
@@ -274,7 +328,6 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     const standing = await call('/api/v1/legal-holds', t.tokens.officer, 'POST', { kind: 'conversation', a: 'alice', b: 'bob', reason: 'Matter 2025-031: customer list leak' });
     expect(standing.status, JSON.stringify(standing.json)).toBe(201);
     const page = await openPage();
-    page.on('dialog', (dialog) => void dialog.accept()); // "Release legal hold …?"
     await logIn(page, OFFICER);
     await page.waitForSelector('.incident-row');
 
@@ -284,26 +337,45 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     await page.locator('tr.legal-hold-row', { hasText: 'Matter 2025-031' }).waitFor();
     await page.fill('form.new-hold input[name=jid]', 'alice');
     await page.fill('form.new-hold input[name=reason]', '诉讼保全：案件 2025-017');
+    // The session ends meanwhile (here: the cookie is gone). Placing the hold meets a 401: the
+    // page is kept, hidden, behind a re-login for the same account; after it the hold is placed.
+    await browser.context.clearCookies();
     await page.click('form.new-hold button[type=submit]');
+    const relogin = page.getByRole('dialog', { name: 'Your session has ended' });
+    await relogin.waitFor();
+    expect(await page.locator('.shell').isHidden()).toBe(true);
+    expect(await relogin.textContent()).toContain(OFFICER.username);
+    await relogin.locator('input[name=password]').fill(OFFICER.password);
+    await relogin.locator('button[type=submit]').click();
+    await relogin.waitFor({ state: 'detached' });
     const hold = page.locator('tr.legal-hold-row', { hasText: '诉讼保全' });
     await hold.waitFor();
     expect(await hold.locator('a.target').textContent()).toBe('alice@localhost');
     expect(await page.locator('tr.legal-hold-row').count()).toBe(2);
     const active = await call('/api/v1/legal-holds?active=true', t.tokens.officer);
     expect(active.json.items[0]).toMatchObject({ kind: 'user', jid: 'alice@localhost', createdBy: OFFICER.username, releasedAt: null });
+    expect(active.json.items.filter((h: { reason: string }) => h.reason.startsWith('诉讼保全'))).toHaveLength(1); // placed once
     await shot(page, 'legal-holds');
     // A reason of only spaces: the server's words are shown.
     await page.fill('form.new-hold input[name=jid]', 'bob');
     await page.fill('form.new-hold input[name=reason]', '   ');
     await page.click('form.new-hold button[type=submit]');
     await page.locator('.problem', { hasText: 'reason' }).waitFor();
-    // Release it (confirmed): it leaves the active list and shows under Released.
+    // Release it: the dialog asks why, and will not release without a reason.
     await hold.locator('button', { hasText: 'Release' }).click();
+    const release = page.getByRole('dialog', { name: /^Release legal hold #\d+\?$/ });
+    await release.waitFor();
+    expect(await release.locator('button[type=submit]').isDisabled()).toBe(true);
+    await release.locator('textarea[name=release-reason]').fill('案件已和解 (matter settled)');
+    await release.locator('button[type=submit]').click();
+    await release.waitFor({ state: 'detached' });
     await hold.waitFor({ state: 'detached' });
     await page.click('a.chip:text-is("Released")');
-    await page.locator('tr.legal-hold-row.is-released', { hasText: '诉讼保全' }).waitFor();
+    const releasedRow = page.locator('tr.legal-hold-row.is-released', { hasText: '诉讼保全' });
+    await releasedRow.waitFor();
+    expect(await releasedRow.locator('[data-testid=release-reason]').textContent()).toBe('案件已和解 (matter settled)');
     const released = await call('/api/v1/legal-holds?active=false', t.tokens.officer);
-    expect(released.json.items).toEqual([expect.objectContaining({ jid: 'alice@localhost', releasedBy: OFFICER.username })]);
+    expect(released.json.items).toEqual([expect.objectContaining({ jid: 'alice@localhost', releasedBy: OFFICER.username, releaseReason: '案件已和解 (matter settled)' })]);
 
     // Export the search result as JSON Lines; the file is what the manifest says.
     await page.keyboard.press('g');
@@ -313,18 +385,65 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     await page.locator('.message-row').first().waitFor();
     await page.selectOption('select[name=export-format]', 'jsonl');
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-link]')]);
-    expect(download.suggestedFilename()).toMatch(/^warden-export-\d+\.jsonl$/);
+    const fileName = download.suggestedFilename();
+    expect(fileName).toMatch(/^warden-export-\d+\.jsonl$/);
+    const exportId = /^warden-export-(\d+)\./.exec(fileName)![1];
     const file = await readFile((await download.path())!);
     const rows = file.toString('utf8').trimEnd().split('\n').map((line) => JSON.parse(line));
     expect(rows.map((r) => r.body)).toEqual([FLAGGED_TEXT]);
+    // The manifest says complete only once the whole response has left the server: wait for that.
+    const finished = await until('the export manifest to finish', async () => {
+      const res = await call(`/api/v1/exports/${exportId}`, t.tokens.officer);
+      return res.json.status === 'running' ? undefined : res.json;
+    });
+    expect(finished).toMatchObject({ status: 'complete', failure: null });
+    const digest = createHash('sha256').update(file).digest('hex');
+    expect(finished.sha256).toBe(digest);
     await page.click('.export-started a');
-    const manifest = page.locator('tr[data-export][data-status=complete]').first();
+    const manifest = page.locator(`tr[data-export="${exportId}"][data-status=complete]`);
     await manifest.waitFor();
-    expect(Number(await manifest.locator('[data-testid=export-count]').textContent())).toBeGreaterThanOrEqual(1);
+    expect(Number(await manifest.locator('[data-testid=export-count]').textContent())).toBe(1);
     const sha256 = await manifest.locator('[data-testid=export-sha256]').textContent();
-    expect(sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(sha256).toBe(createHash('sha256').update(file).digest('hex'));
+    expect(sha256).toBe(digest);
     await shot(page, 'exports');
+    await page.close();
+  });
+
+  it('the queue refreshes itself, keeping the selected row; an action another officer beat is answered with what they changed', async () => {
+    const page = await openPage();
+    // A controllable clock: 30 s of refresh interval pass in an instant.
+    await page.clock.install();
+    await logIn(page, OFFICER);
+    await page.waitForSelector('.incident-row');
+    const before = await page.locator('.incident-row').count();
+    await page.keyboard.press('j');
+    const selected = page.locator('.incident-row[aria-selected=true]');
+    const selectedId = await selected.getAttribute('data-incident');
+    expect(selectedId).not.toBeNull();
+
+    // A new incident arrives on top; the queue shows it by itself, the cursor stays on its row.
+    await say(alice, bob, '这是绝密材料，请勿转发。', 'm7');
+    await page.clock.fastForward(31_000);
+    await page.waitForFunction((n) => document.querySelectorAll('.incident-row').length === n + 1, before);
+    expect(await selected.getAttribute('data-incident')).toBe(selectedId);
+    const newest = page.locator('.incident-row').first();
+    expect(await newest.textContent()).toContain('绝密');
+    const newestId = (await newest.getAttribute('data-incident'))!;
+
+    // Open it; another officer resolves it meanwhile; resolving here meets a 409, and the page
+    // shows the incident as it now is and what changed.
+    await page.keyboard.press('Home');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('[data-testid=message-body]');
+    const other = await call(`/api/v1/incidents/${newestId}/resolve`, t.tokens.officer, 'POST', { disposition: 'false_positive' });
+    expect(other.status).toBe(200);
+    await page.keyboard.press('t');
+    await page.click('form.resolve button[type=submit]');
+    await page.locator('.problem.status-409').waitFor();
+    const changed = page.locator('[data-testid=incident-changed]');
+    await changed.waitFor();
+    expect(await changed.textContent()).toContain('Status: open → resolved as False positive');
+    expect(await page.locator('.status.resolved').first().textContent()).toContain('False positive');
     await page.close();
   });
 
@@ -334,12 +453,32 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     // Auditors land on the access log.
     await page.waitForSelector('table.log tbody tr');
     expect(page.url()).toContain('#/access-log');
-    const actionsBy = async (actor: string) =>
-      page.locator('table.log tbody tr[data-action]', { hasText: actor }).evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-action')));
-    const olivia = await actionsBy(OFFICER.username);
-    for (const action of ['login', 'incident.list', 'search', 'conversation.read', 'incident.read', 'incident.assign', 'incident.resolve', 'logout', 'legal-hold.create', 'legal-hold.release', 'export']) {
+    // The filter offers the newer actions too.
+    const offered = await page.locator('select[name=action] option').evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+    expect(offered).toEqual(expect.arrayContaining(['access-log.verify', 'archive.verify', 'retro-scan.start', 'retro-scan.cancel', 'alert.sent', 'account.password']));
+    /** Filters by actor through the form and loads every page of the answer. */
+    const entriesOf = async (actor: string) => {
+      await page.fill('input[name=actor]', actor);
+      await page.click('form.filter-form button[type=submit]');
+      await page.waitForFunction((a) => {
+        const rows = [...document.querySelectorAll('table.log tbody tr[data-action]')];
+        return rows.length > 0 && rows.every((tr) => tr.children[2]?.textContent === a);
+      }, actor);
+      const more = page.locator('.list-foot button', { hasText: 'Load more' });
+      while ((await more.count()) > 0) {
+        const before = await page.locator('table.log tbody tr[data-action]').count();
+        await more.click();
+        await page.waitForFunction((n) => document.querySelectorAll('table.log tbody tr[data-action]').length > n, before);
+      }
+      return page.locator('table.log tbody tr[data-action]');
+    };
+    const olivia = await (await entriesOf(OFFICER.username)).evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-action')));
+    for (const action of ['login', 'incident.list', 'search', 'conversation.read', 'incident.read', 'incident.assign', 'incident.resolve', 'hold.release', 'logout', 'legal-hold.create', 'legal-hold.release', 'export']) {
       expect(olivia, action).toContain(action);
     }
+    // API calls name the token they used: the test's officer account works through one.
+    const tokenCells = await (await entriesOf('officer')).locator('[data-testid=token-id]').allTextContents();
+    expect(tokenCells.some((id) => id.trim() !== '')).toBe(true);
     // Filter by actor and action through the form.
     await page.fill('input[name=actor]', OFFICER.username);
     await page.selectOption('select[name=action]', 'incident.resolve');
@@ -371,7 +510,24 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     await page.goto(`${base}/console/#/verify`);
     await page.click('text=Verify the archive');
     await page.locator('[data-testid=archive-verify] .ok').first().waitFor();
+    // The access log's head, to note down; a head noted earlier is checked: still there, or not.
+    await page.locator('.verify button', { hasText: 'Verify the access log chain' }).click();
+    const head = page.locator('.verify [data-testid=access-log-head]');
+    await head.waitFor();
+    const seq = (await head.locator('.mono').first().textContent())!.replace('#', '');
+    const hash = (await head.locator('code.hash').getAttribute('title'))!;
+    expect(seq).toMatch(/^\d+$/);
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    await page.fill('input[name=expectSeq]', seq);
+    await page.fill('input[name=expectHash]', hash);
+    await page.click('form.noted-head button[type=submit]');
+    await page.locator('[data-testid=noted-head-result].ok').waitFor();
+    expect(await page.locator('[data-testid=noted-head-result]').textContent()).toContain(`Entry #${seq} is still in the chain`);
     await shot(page, 'verify');
+    const wrong = `${hash.slice(0, 63)}${hash.endsWith('0') ? '1' : '0'}`;
+    await page.fill('input[name=expectHash]', wrong);
+    await page.click('form.noted-head button[type=submit]');
+    await page.locator('[data-testid=noted-head-result].broken', { hasText: 'hash differs' }).waitFor();
     await page.close();
     expect(browser.errors).toEqual([]);
   });

@@ -24,9 +24,13 @@ export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
-/** Called when a request answers 401: the session ended (expired, logged out elsewhere). */
-let onUnauthorized: () => void = () => {};
-export function handleUnauthorized(callback: () => void): void {
+/**
+ * Called when a request answers 401: the session ended (expired, logged out elsewhere). Resolves
+ * true once the same person has logged in again (the request is then sent once more), false when
+ * they gave up (the request fails with its 401).
+ */
+let onUnauthorized: () => Promise<boolean> = async () => false;
+export function handleUnauthorized(callback: () => Promise<boolean>): void {
   onUnauthorized = callback;
 }
 
@@ -50,15 +54,26 @@ function isProblem(value: unknown): value is Problem {
   return typeof value === 'object' && value !== null && typeof (value as Problem).detail === 'string' && typeof (value as Problem).status === 'number';
 }
 
+/** Retry-After in seconds (RFC 9110 §10.2.3: seconds or an HTTP date), undefined when absent. */
+function retryAfterOf(res: Response): number | undefined {
+  const value = res.headers.get('retry-after');
+  if (value === null) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
+}
+
 async function problemOf(res: Response): Promise<Problem> {
   const text = await res.text().catch(() => '');
+  const retryAfter = retryAfterOf(res);
+  const extra = retryAfter === undefined ? {} : { retryAfter };
   try {
     const body: unknown = JSON.parse(text);
-    if (isProblem(body)) return body;
+    if (isProblem(body)) return { ...body, ...extra };
   } catch {
     // not JSON: a proxy's error page, for instance
   }
-  return { type: 'about:blank', title: res.statusText || 'Error', status: res.status, detail: `The server answered ${res.status} ${res.statusText}.` };
+  return { type: 'about:blank', title: res.statusText || 'Error', status: res.status, detail: `The server answered ${res.status} ${res.statusText}.`, ...extra };
 }
 
 export interface RequestOptions {
@@ -69,7 +84,12 @@ export interface RequestOptions {
   readonly expectUnauthorized?: boolean;
 }
 
-export async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts: RequestOptions = {}): Promise<T> {
+/** Set on the one repeat after a new login, so a second 401 is not asked about again. */
+interface Attempt extends RequestOptions {
+  readonly repeated?: boolean;
+}
+
+export async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, opts: Attempt = {}): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken !== null) headers['x-csrf-token'] = csrfToken;
@@ -88,7 +108,11 @@ export async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path
   }
   if (!res.ok) {
     const problem = await problemOf(res);
-    if (res.status === 401 && !opts.expectUnauthorized) onUnauthorized();
+    // The session ended: the person logs in again over the page (which keeps its state), then
+    // this request goes once more. It was refused, so sending it again does nothing twice.
+    if (res.status === 401 && !opts.expectUnauthorized && !opts.repeated && (await onUnauthorized())) {
+      return request<T>(method, path, { ...opts, repeated: true });
+    }
     throw new ApiError(problem);
   }
   if (res.status === 204) return undefined as T;
@@ -98,7 +122,8 @@ export async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path
 export const get = <T,>(path: string, query?: Query, signal?: AbortSignal) => request<T>('GET', path, { ...(query ? { query } : {}), ...(signal ? { signal } : {}) });
 export const post = <T,>(path: string, body?: unknown) => request<T>('POST', path, { body: body ?? {} });
 export const put = <T,>(path: string, body: unknown) => request<T>('PUT', path, { body });
-export const del = (path: string) => request<void>('DELETE', path);
+/** DELETE, with a body when the route takes one (a legal hold's release reason). */
+export const del = <T = void,>(path: string, body?: unknown) => request<T>('DELETE', path, body === undefined ? {} : { body });
 
 /** The message to show for anything a request threw. */
 export function problemFrom(err: unknown): Problem {

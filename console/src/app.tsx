@@ -1,12 +1,14 @@
 // The shell: login when there is no session; otherwise the header (navigation by role, the
-// account, log out), the page the address names, and the keyboard help.
+// account, log out), the page the address names, and the keyboard help. When the session ends
+// under the person, the page is hidden but kept (with whatever was typed into it) behind the
+// re-login dialog.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useKeys } from './keys.ts';
 import { HOME, navFor } from './nav.ts';
 import { navigate, useRoute, type Route } from './router.ts';
 import { logOut, useSession } from './session.ts';
 import type { Me } from './types.ts';
-import { LoginPage } from './pages/login.tsx';
+import { LoginPage, ReloginDialog } from './pages/login.tsx';
 import { QueuePage } from './pages/queue.tsx';
 import { IncidentPage } from './pages/incident.tsx';
 import { HoldsPage } from './pages/holds.tsx';
@@ -25,21 +27,29 @@ export function App() {
   const session = useSession();
   if (session.kind === 'checking') return <p class="booting">Loading the Warden console…</p>;
   if (session.kind === 'anonymous') return <LoginPage {...(session.reason ? { notice: session.reason } : {})} />;
-  return <SignedIn me={session.me} />;
+  return (
+    <>
+      <SignedIn me={session.me} expired={session.expired} />
+      {session.expired && <ReloginDialog username={session.me.username} />}
+    </>
+  );
 }
 
-function SignedIn({ me }: { me: Me }) {
+function SignedIn({ me, expired }: { me: Me; expired: boolean }) {
   const route = useRoute();
   const [help, setHelp] = useState(false);
   const items = navFor(me.role);
+  const mainRef = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (expired) setHelp(false);
+  }, [expired]);
 
   // "g then a letter": a ref, not state, so the second key works however soon it follows.
   const pendingG = useRef(0);
   const G_WINDOW_MS = 1500;
   useKeys(
     {
-      '?': () => setHelp((h) => !h),
-      Escape: () => (help ? setHelp(false) : false),
+      '?': () => setHelp(true),
       g: () => {
         pendingG.current = Date.now();
       },
@@ -64,14 +74,18 @@ function SignedIn({ me }: { me: Me }) {
   }, [section, me.role]);
   if (section === '') return null;
   return (
-    <div class="shell">
+    // Hidden, not unmounted, while the session is renewed: the page keeps its state.
+    <div class="shell" hidden={expired}>
       <header class="topbar">
+        <button type="button" class="skip" onClick={() => mainRef.current?.focus()}>
+          Skip to the page
+        </button>
         <a class="brand" href={`#${HOME[me.role]}`}>
           Warden
         </a>
         <nav aria-label="Main">
           {items.map((item) => (
-            <a key={item.path} href={`#${item.path}`} class={`/${section}` === item.path ? 'active' : ''} title={`g ${item.key}`}>
+            <a key={item.path} href={`#${item.path}`} class={`/${section}` === item.path ? 'active' : ''} aria-current={`/${section}` === item.path ? 'page' : undefined} title={`g ${item.key}`}>
               {item.label}
             </a>
           ))}
@@ -88,7 +102,7 @@ function SignedIn({ me }: { me: Me }) {
           </button>
         </div>
       </header>
-      <main class="page">
+      <main class="page" id="main" ref={mainRef} tabIndex={-1}>
         <Page route={route} me={me} />
       </main>
       {help && <HelpOverlay items={items} onClose={() => setHelp(false)} />}

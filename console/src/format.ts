@@ -2,13 +2,27 @@
 
 const pad = (n: number) => String(n).padStart(2, '0');
 
-/** '2025-03-14 09:26:53' in the browser's time zone. */
+/**
+ * The browser's offset from UTC on date `d` ('UTC', '+08:00', '-05:00'): every time shown carries
+ * it, so a time read off the screen, or copied into a report, says which clock it is on.
+ */
+export function zoneLabel(d: Date = new Date()): string {
+  const minutes = -d.getTimezoneOffset();
+  if (minutes === 0) return 'UTC';
+  const abs = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+/** '2025-03-14 09:26:53 UTC' or '2025-03-14 17:26:53 +08:00': the browser's time zone, named. */
 export function formatTime(iso: string | null | undefined): string {
   if (!iso) return '';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zoneLabel(d)}`;
 }
+
+/** The label of a date-time field: its value is in the browser's time zone ('local time, UTC'). */
+export const localInputZone = (): string => (zoneLabel() === 'UTC' ? 'UTC' : `local time, UTC${zoneLabel()}`);
 
 /** '3 min ago', for a title attribute or a compact column. */
 export function ago(iso: string | null | undefined, now = Date.now()): string {

@@ -2,6 +2,22 @@
 // j/k move, Enter opens, u goes back, / searches, g then a letter jumps to a page, ? shows help.
 import { useEffect, useRef } from 'preact/hooks';
 
+/** Open modal dialogs (components/modal.tsx): while there is one, no page or shell shortcut runs. */
+let openModals = 0;
+
+/** Called by a modal dialog when it opens; call the returned function when it closes. */
+export function modalOpened(): () => void {
+  openModals += 1;
+  let closed = false;
+  return () => {
+    if (closed) return;
+    closed = true;
+    openModals -= 1;
+  };
+}
+
+export const isModalOpen = (): boolean => openModals > 0;
+
 /** A handler returning false declines the key: it goes on to the next listener. */
 export type KeyMap = Readonly<Record<string, (event: KeyboardEvent) => void | boolean>>;
 
@@ -23,6 +39,8 @@ export function useKeys(keys: KeyMap, opts: { first?: boolean } = {}): void {
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+      // A dialog is open: it has its own keys (Esc, Tab, its buttons); the page behind is inert.
+      if (openModals > 0) return;
       if (typingIn(event.target) && event.key !== 'Escape') return;
       // Enter on a focused link or button already does its own thing.
       if (event.key === 'Enter' && event.target instanceof HTMLElement && event.target.closest('a,button')) return;

@@ -14,6 +14,8 @@ export interface Problem {
   readonly status: number;
   readonly detail: string;
   readonly errors?: readonly string[];
+  /** Seconds from the answer's Retry-After header (429, 503), added by the console (api.ts). */
+  readonly retryAfter?: number;
 }
 
 /** GET /api/v1/auth/me and POST /api/v1/auth/login. */
@@ -22,6 +24,8 @@ export interface Me {
   readonly role: Role;
   readonly via?: 'session' | 'token';
   readonly csrfToken: string | null;
+  /** The API token used (GET /auth/me over a bearer token); null for a console session. */
+  readonly tokenId?: string | null;
 }
 
 /** A list page: pass `next` back as `cursor` for the following one. */
@@ -159,25 +163,73 @@ export interface ScanResult {
   readonly policyVersion: number;
 }
 
+/** The actions the access log records (src/audit/access-log.types.ts AccessAction), for its filter. */
+export const ACCESS_ACTIONS = [
+  'search',
+  'conversation.read',
+  'export',
+  'incident.list',
+  'incident.read',
+  'incident.assign',
+  'incident.comment',
+  'incident.resolve',
+  'incident.reopen',
+  'hold.release',
+  'hold.reject',
+  'legal-hold.create',
+  'legal-hold.release',
+  'retention.run',
+  'retention.config',
+  'retro-scan.start',
+  'retro-scan.cancel',
+  'alert.sent',
+  'account.create',
+  'account.delete',
+  'account.password',
+  'token.create',
+  'token.revoke',
+  'login',
+  'login.failed',
+  'logout',
+  'access-log.read',
+  'access-log.verify',
+  'archive.verify',
+] as const;
+
 export interface AccessLogEntry {
-  readonly seq: string | number;
+  /** A bigint, as a decimal string. */
+  readonly seq: string;
   readonly at: string;
   readonly actor: string;
   readonly role: string;
   readonly via: string;
+  /** The API token used (null for a console session or the system's own jobs). */
+  readonly tokenId: string | null;
   readonly ip: string;
   readonly action: string;
   readonly query: Readonly<Record<string, unknown>>;
   readonly messageIds: readonly string[];
-  readonly messageCount: number | string;
+  readonly messageCount: number;
   readonly detail: Readonly<Record<string, unknown>>;
   readonly hash: string;
 }
 
+/** The newest entry of the access log: note it down outside Warden, check it later (expectSeq, expectHash). */
+export interface AccessLogHead {
+  readonly seq: string;
+  readonly hash: string;
+  readonly at: string;
+}
+
+/** GET /api/v1/access-log/verify(?expectSeq=&expectHash=). */
 export interface AccessLogVerify {
   readonly ok: boolean;
   readonly rows: number;
-  readonly firstBroken?: { readonly seq: string | number; readonly reason: string };
+  /** null while the log is empty. */
+  readonly head: AccessLogHead | null;
+  /** Stanza ids of exports checked against the digests their end entries sealed (newer servers). */
+  readonly exportMessageIds?: number;
+  readonly firstBroken?: { readonly seq: string; readonly reason: string };
 }
 
 export interface ArchiveVerify {
@@ -185,8 +237,10 @@ export interface ArchiveVerify {
   readonly chains: readonly {
     readonly chain: string;
     readonly rows: number;
+    /** Rows retention deleted, still linked through their tombstones. */
+    readonly tombstoned: number;
     readonly ok: boolean;
-    readonly firstBroken?: { readonly id: string; readonly chainSeq: number; readonly stanzaId: string; readonly ts: string; readonly reason: string };
+    readonly firstBroken?: { readonly id: string; readonly tombstone?: boolean; readonly chainSeq: number; readonly stanzaId: string; readonly ts: string; readonly reason: string };
   }[];
 }
 
@@ -202,6 +256,8 @@ export interface ApiToken {
   readonly account: string | null;
   readonly label: string | null;
   readonly createdAt: string;
+  /** Who made it ('cli:<os user>' for the CLI). */
+  readonly createdBy: string | null;
   readonly expiresAt: string | null;
   readonly lastUsedAt?: string | null;
 }
@@ -213,6 +269,8 @@ export interface NewApiToken extends ApiToken {
 
 export type ExportFormat = 'jsonl' | 'csv' | 'eml';
 export type ExportStatus = 'running' | 'complete' | 'failed';
+/** Why an export failed: the download was cut off, the server failed, stopped, or was gone when it ran. */
+export type ExportFailure = 'disconnected' | 'error' | 'shutdown' | 'interrupted';
 
 /** GET /api/v1/exports(/:id): the manifest of one export file. */
 export interface ExportManifest {
@@ -226,6 +284,8 @@ export interface ExportManifest {
   readonly count: number | null;
   readonly sha256: string | null;
   readonly bytes: number | null;
+  /** Set when status is 'failed'. */
+  readonly failure: ExportFailure | null;
   readonly createdAt: string;
   readonly finishedAt: string | null;
 }
@@ -242,4 +302,6 @@ export interface LegalHold {
   readonly createdAt: string;
   readonly releasedBy: string | null;
   readonly releasedAt: string | null;
+  /** Why it was released (DELETE takes a reason); null while active. */
+  readonly releaseReason: string | null;
 }

@@ -21,7 +21,10 @@ export function matchSpans(matches: readonly Match[], offset = 0, length = Numbe
   return spans;
 }
 
-/** Every occurrence of `term` in `text`, case-insensitive (the server also folds width and script; this is a visual aid). */
+/**
+ * Every occurrence of `term` in `text`, ignoring case — what the server's search matches too
+ * (a case-insensitive substring; it folds neither width nor Traditional/Simplified script).
+ */
 export function termSpans(text: string, term: string): Span[] {
   const needle = term.trim().toLocaleLowerCase();
   if (needle === '') return [];

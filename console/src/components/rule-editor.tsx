@@ -3,6 +3,7 @@
 import { useState } from 'preact/hooks';
 import { del, post, problemFrom, put } from '../api.ts';
 import { DETECTORS, SEVERITIES, type Problem, type Rule, type RuleAction, type RuleType, type Severity } from '../types.ts';
+import { ConfirmDialog } from './modal.tsx';
 import { ProblemBox } from './problem.tsx';
 
 const ACTIONS: readonly RuleAction[] = ['flag', 'redact', 'hold', 'block'];
@@ -21,6 +22,8 @@ interface Draft {
   users: string;
   groups: string;
   directions: string[];
+  /** Message types in scope: not editable here, kept as they are (a save must not drop them). */
+  types: readonly string[];
 }
 
 const lines = (text: string) =>
@@ -48,6 +51,7 @@ function draftOf(rule: Rule | null): Draft {
     users: (rule?.scope.users ?? []).join(', '),
     groups: (rule?.scope.groups ?? []).join(', '),
     directions: [...(rule?.scope.directions ?? [])],
+    types: rule?.scope.types ?? [],
   };
 }
 
@@ -57,6 +61,7 @@ function bodyOf(d: Draft): Record<string, unknown> {
   if (list(d.users).length) scope.users = list(d.users);
   if (list(d.groups).length) scope.groups = list(d.groups);
   if (d.directions.length) scope.directions = d.directions;
+  if (d.types.length) scope.types = d.types;
   const body: Record<string, unknown> = { name: d.name.trim(), type: d.type, action: d.action, severity: d.severity, enabled: d.enabled, scope };
   // One keyword per line: a keyword may itself hold a comma.
   if (d.type === 'keywords') body.keywords = lines(d.keywords);
@@ -90,8 +95,10 @@ export function RuleEditor({ rule, onSaved, onCancel }: { rule: Rule | null; onS
     event.preventDefault();
     void run(() => (rule ? put(`/rules/${encodeURIComponent(rule.id)}`, bodyOf(draft)) : post('/rules', bodyOf(draft))));
   };
+  const [confirmDelete, setConfirmDelete] = useState(false);
   const remove = () => {
-    if (rule && confirm(`Delete the rule "${rule.name}"? Messages already archived keep their verdicts.`)) void run(() => del(`/rules/${encodeURIComponent(rule.id)}`));
+    setConfirmDelete(false);
+    if (rule) void run(() => del(`/rules/${encodeURIComponent(rule.id)}`));
   };
 
   return (
@@ -194,11 +201,17 @@ export function RuleEditor({ rule, onSaved, onCancel }: { rule: Rule | null; onS
           Cancel
         </button>
         {rule && (
-          <button type="button" class="danger" onClick={remove} disabled={busy}>
-            Delete
+          <button type="button" class="danger" onClick={() => setConfirmDelete(true)} disabled={busy}>
+            Delete…
           </button>
         )}
       </div>
+      {draft.types.length > 0 && <p class="muted small">Only message types: {draft.types.join(', ')} (kept as they are; change them through the API).</p>}
+      {rule && confirmDelete && (
+        <ConfirmDialog title={`Delete the rule “${rule.name}”?`} confirmLabel="Delete rule" danger onConfirm={remove} onCancel={() => setConfirmDelete(false)}>
+          <p>It stops matching at once (a new policy version). Messages already archived keep their verdicts.</p>
+        </ConfirmDialog>
+      )}
     </form>
   );
 }

@@ -1,47 +1,21 @@
-// The access log (auditors): who read or did what, newest first, filtered by actor, action,
-// message and time; its hash chain verified on demand. No message content is ever shown here —
-// only which messages were read.
+// The access log (auditors): who read or did what, newest first, filtered by actor, action, API
+// token, message and time; its hash chain verified on demand. No message content is ever shown
+// here — only which messages were read.
 import { useEffect, useState } from 'preact/hooks';
 import { get, problemFrom } from '../api.ts';
+import { CopyButton } from '../components/copy.tsx';
 import { usePaged } from '../components/paged.ts';
 import { ProblemBox } from '../components/problem.tsx';
 import { useListNavigation } from '../components/selection.ts';
-import { compactJson, formatTime, isoToLocalInput, localInputToIso } from '../format.ts';
+import { compactJson, formatTime, isoToLocalInput, localInputToIso, localInputZone } from '../format.ts';
 import { useKeys } from '../keys.ts';
 import { navigate, param, type Route } from '../router.ts';
-import type { AccessLogEntry, AccessLogVerify, Page, Problem } from '../types.ts';
+import { ACCESS_ACTIONS, type AccessLogEntry, type AccessLogHead, type AccessLogVerify, type Page, type Problem } from '../types.ts';
 
-const FIELDS = ['actor', 'action', 'messageId', 'since', 'until'] as const;
+/** Exactly the filters GET /api/v1/access-log declares (it refuses any other with a 400). */
+const FIELDS = ['actor', 'action', 'tokenId', 'messageId', 'since', 'until'] as const;
 type Field = (typeof FIELDS)[number];
 type Filters = Record<Field, string>;
-
-/** The actions the server records (src/audit/access-log.types.ts), for the filter's list. */
-const ACTIONS = [
-  'search',
-  'conversation.read',
-  'export',
-  'incident.list',
-  'incident.read',
-  'incident.assign',
-  'incident.comment',
-  'incident.resolve',
-  'incident.reopen',
-  'hold.release',
-  'hold.reject',
-  'legal-hold.create',
-  'legal-hold.release',
-  'retention.run',
-  'retention.config',
-  'account.create',
-  'account.delete',
-  'token.create',
-  'token.revoke',
-  'login',
-  'login.failed',
-  'logout',
-  'access-log.read',
-  'archive.verify',
-];
 
 export function AccessLogPage({ route }: { route: Route }) {
   const applied = Object.fromEntries(FIELDS.map((f) => [f, param(route, f)])) as Filters;
@@ -61,7 +35,7 @@ export function AccessLogPage({ route }: { route: Route }) {
 
   const submit = (event: Event) => {
     event.preventDefault();
-    navigate('/access-log', { ...form, actor: form.actor.trim(), messageId: form.messageId.trim() });
+    navigate('/access-log', { ...form, actor: form.actor.trim(), tokenId: form.tokenId.trim(), messageId: form.messageId.trim() });
   };
 
   return (
@@ -71,23 +45,25 @@ export function AccessLogPage({ route }: { route: Route }) {
         <ChainCheck />
       </header>
       <form class="filter-form" onSubmit={submit}>
-        <input name="actor" placeholder="Actor (account)" value={form.actor} onInput={(e) => setForm({ ...form, actor: e.currentTarget.value })} />
+        <input name="actor" placeholder="Actor (account)" aria-label="Actor" value={form.actor} onInput={(e) => setForm({ ...form, actor: e.currentTarget.value })} />
         <select name="action" value={form.action} onChange={(e) => setForm({ ...form, action: e.currentTarget.value })} aria-label="Action">
           <option value="">Any action</option>
-          {ACTIONS.map((a) => (
+          {ACCESS_ACTIONS.map((a) => (
             <option key={a} value={a}>
               {a}
             </option>
           ))}
         </select>
-        <input name="messageId" placeholder="Message id (who read it)" value={form.messageId} onInput={(e) => setForm({ ...form, messageId: e.currentTarget.value })} />
+        <input name="tokenId" placeholder="API token id" aria-label="API token id" value={form.tokenId} onInput={(e) => setForm({ ...form, tokenId: e.currentTarget.value })} />
+        <input name="messageId" placeholder="Message id (who read it)" aria-label="Message id" value={form.messageId} onInput={(e) => setForm({ ...form, messageId: e.currentTarget.value })} />
         <label class="inline">
           From
-          <input type="datetime-local" value={isoToLocalInput(form.since)} onInput={(e) => setForm({ ...form, since: localInputToIso(e.currentTarget.value) })} />
+          <input name="since" type="datetime-local" value={isoToLocalInput(form.since)} onInput={(e) => setForm({ ...form, since: localInputToIso(e.currentTarget.value) })} />
         </label>
         <label class="inline">
           to
-          <input type="datetime-local" value={isoToLocalInput(form.until)} onInput={(e) => setForm({ ...form, until: localInputToIso(e.currentTarget.value) })} />
+          <input name="until" type="datetime-local" value={isoToLocalInput(form.until)} onInput={(e) => setForm({ ...form, until: localInputToIso(e.currentTarget.value) })} />
+          <span class="muted small">({localInputZone()})</span>
         </label>
         <button type="submit" class="primary">
           Filter
@@ -96,6 +72,7 @@ export function AccessLogPage({ route }: { route: Route }) {
       <ProblemBox problem={list.problem} />
       {list.loaded && list.items.length === 0 && !list.problem && <p class="empty">No entries match.</p>}
       {list.items.length > 0 && (
+        <div class="table-scroll">
         <table class="grid log" ref={nav.attach}>
           <thead>
             <tr>
@@ -104,6 +81,7 @@ export function AccessLogPage({ route }: { route: Route }) {
               <th>Actor</th>
               <th>Role</th>
               <th>Via</th>
+              <th title="The API token used: tells an account's own token from one an administrator made for it">Token</th>
               <th>IP</th>
               <th>Action</th>
               <th>Query / detail</th>
@@ -115,11 +93,24 @@ export function AccessLogPage({ route }: { route: Route }) {
               const open = expanded === String(entry.seq);
               return [
                 <tr key={entry.seq} class={`clickable${index === nav.selected ? ' selected' : ''}`} aria-selected={index === nav.selected} data-action={entry.action} onClick={() => toggle(index)}>
-                  <td class="num mono">{entry.seq}</td>
+                  <td class="num mono">
+                    <button type="button" class="link mono" aria-expanded={open} title="Details (Enter)" onClick={(e) => { e.stopPropagation(); toggle(index); }}>
+                      {entry.seq}
+                    </button>
+                  </td>
                   <td class="nowrap">{formatTime(entry.at)}</td>
                   <td>{entry.actor}</td>
                   <td>{entry.role}</td>
                   <td>{entry.via}</td>
+                  <td class="mono" data-testid="token-id">
+                    {entry.tokenId === null ? (
+                      ''
+                    ) : (
+                      <a href={`#/access-log?tokenId=${encodeURIComponent(entry.tokenId)}`} title="Everything done with this token" onClick={(e) => e.stopPropagation()}>
+                        {entry.tokenId}
+                      </a>
+                    )}
+                  </td>
                   <td class="mono">{entry.ip}</td>
                   <td>
                     <span class={`action action-${entry.action.replace(/\W/g, '-')}`}>{entry.action}</span>
@@ -129,7 +120,7 @@ export function AccessLogPage({ route }: { route: Route }) {
                 </tr>,
                 open && (
                   <tr key={`${entry.seq}-more`} class="expanded">
-                    <td colSpan={9}>
+                    <td colSpan={10}>
                       <dl class="facts">
                         <dt>Query</dt>
                         <dd class="mono">{JSON.stringify(entry.query)}</dd>
@@ -147,6 +138,7 @@ export function AccessLogPage({ route }: { route: Route }) {
             })}
           </tbody>
         </table>
+        </div>
       )}
       <footer class="list-foot">
         <span class="muted">
@@ -162,7 +154,7 @@ export function AccessLogPage({ route }: { route: Route }) {
   );
 }
 
-/** GET /api/v1/access-log/verify: is the log's hash chain intact? */
+/** GET /api/v1/access-log/verify: is the log's hash chain intact, and where does it end now? */
 export function ChainCheck() {
   const [result, setResult] = useState<AccessLogVerify | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
@@ -185,10 +177,26 @@ export function ChainCheck() {
       </button>
       {result && (
         <span class={result.ok ? 'ok' : 'broken'} data-testid="access-log-verify">
-          {result.ok ? `✓ intact (${result.rows} entries)` : `✗ broken at #${result.firstBroken?.seq ?? '?'}: ${result.firstBroken?.reason ?? ''}`}
+          {result.ok
+            ? `✓ intact (${result.rows} entries${result.exportMessageIds ? `, ${result.exportMessageIds} exported message ids` : ''})`
+            : `✗ broken at #${result.firstBroken?.seq ?? '?'}: ${result.firstBroken?.reason ?? ''}`}
         </span>
       )}
+      {result?.head && <HeadLine head={result.head} />}
       <ProblemBox problem={problem} />
     </div>
+  );
+}
+
+/** The text an auditor keeps outside Warden: enough to check later that nothing before it changed or went. */
+export const headText = (head: AccessLogHead) => `access log head: seq ${head.seq}, hash ${head.hash}, at ${head.at}`;
+
+/** The chain's newest entry, to note down (copy) and check later. */
+export function HeadLine({ head }: { head: AccessLogHead }) {
+  return (
+    <span class="head-line" data-testid="access-log-head">
+      Head: <span class="mono">#{head.seq}</span> <code class="hash" title={head.hash}>{head.hash.slice(0, 16)}…</code> <span class="muted">{formatTime(head.at)}</span>{' '}
+      <CopyButton text={headText(head)} label="Copy head" title="Copies the head's seq, hash and time: keep them outside Warden, check them later on Verify" />
+    </span>
   );
 }

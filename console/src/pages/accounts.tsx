@@ -2,6 +2,7 @@
 // and tokens.
 import { useState } from 'preact/hooks';
 import { del, get, post, problemFrom } from '../api.ts';
+import { ConfirmDialog } from '../components/modal.tsx';
 import { usePaged } from '../components/paged.ts';
 import { ProblemBox } from '../components/problem.tsx';
 import { formatTime } from '../format.ts';
@@ -36,13 +37,16 @@ export function AccountsPage() {
       setBusy(false);
     }
   };
+  const [removing, setRemoving] = useState<Account | null>(null);
   const remove = async (account: Account) => {
-    if (!confirm(`Delete the console account ${account.username}? Its sessions and tokens end with it.`)) return;
     try {
       await del(`/accounts/${encodeURIComponent(account.username)}`);
       list.update((items) => items.filter((a) => a.username !== account.username));
     } catch (err) {
+      // 409 last-admin: the server says why.
       setProblem(problemFrom(err));
+    } finally {
+      setRemoving(null);
     }
   };
 
@@ -52,9 +56,9 @@ export function AccountsPage() {
         <h1>Console accounts</h1>
       </header>
       <form class="filter-form card" onSubmit={create}>
-        <input name="username" placeholder="username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} autoComplete="off" />
-        <input name="password" type="password" placeholder="password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} autoComplete="new-password" />
-        <select name="role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
+        <input name="username" placeholder="username" aria-label="Username" required value={username} onInput={(e) => setUsername(e.currentTarget.value)} autoComplete="off" />
+        <input name="password" type="password" placeholder="password (10 characters or more)" aria-label="Password" minLength={10} required value={password} onInput={(e) => setPassword(e.currentTarget.value)} autoComplete="new-password" />
+        <select name="role" aria-label="Role" value={role} onChange={(e) => setRole(e.currentTarget.value as Role)}>
           <option value="officer">officer</option>
           <option value="auditor">auditor</option>
           <option value="admin">admin</option>
@@ -65,6 +69,11 @@ export function AccountsPage() {
         <span class="muted">{ROLE_HELP[role]}</span>
       </form>
       <ProblemBox problem={problem ?? list.problem} onDismiss={() => setProblem(null)} />
+      {removing && (
+        <ConfirmDialog title={`Delete the console account ${removing.username}?`} confirmLabel="Delete account" danger onConfirm={() => void remove(removing)} onCancel={() => setRemoving(null)}>
+          <p>Its sessions and API tokens end with it. This cannot be taken back.</p>
+        </ConfirmDialog>
+      )}
       <table class="grid">
         <thead>
           <tr>
@@ -85,8 +94,8 @@ export function AccountsPage() {
               <td>{formatTime(a.createdAt)}</td>
               <td>{a.createdBy}</td>
               <td>
-                <button type="button" class="link danger" onClick={() => void remove(a)}>
-                  Delete
+                <button type="button" class="link danger" onClick={() => setRemoving(a)}>
+                  Delete…
                 </button>
               </td>
             </tr>

@@ -1,8 +1,9 @@
 // eDiscovery exports (officers): the manifest of every export file — who made it, which filters
 // (with the end time the server fixed), how many messages, its size and SHA-256 — newest first.
 // The files themselves are not kept on the server: the officer downloads one from the search page
-// (GET /api/v1/export, streamed) and checks it against its manifest here. A running export is
-// polled until it ends.
+// (GET /api/v1/export, streamed) and checks it against its manifest here. An export is complete
+// only once the whole file has left the server; a running export is polled until it ends, and a
+// failed one says why (and how much had been sent), with no SHA-256 to trust.
 import { useEffect, useRef } from 'preact/hooks';
 import { apiUrl, get } from '../api.ts';
 import { CopyButton, useCopy } from '../components/copy.tsx';
@@ -12,7 +13,15 @@ import { useListNavigation } from '../components/selection.ts';
 import { formatBytes, formatTime } from '../format.ts';
 import { useKeys } from '../keys.ts';
 import { href } from '../router.ts';
-import type { ExportFormat, ExportManifest, Page } from '../types.ts';
+import type { ExportFailure, ExportFormat, ExportManifest, Page } from '../types.ts';
+
+/** Why an export failed, in words (GET /api/v1/exports: `failure`). */
+export const FAILURE_WORDS: Readonly<Record<ExportFailure, string>> = {
+  disconnected: 'the download was cut off before the end (browser closed, network dropped or download cancelled)',
+  error: 'the server hit an error while writing the file',
+  shutdown: 'the server was shutting down',
+  interrupted: 'the server stopped while it ran (how much was sent is unknown)',
+};
 
 export const EXPORT_FORMATS: readonly { readonly format: ExportFormat; readonly label: string; readonly extension: string }[] = [
   { format: 'jsonl', label: 'JSON Lines', extension: 'jsonl' },
@@ -124,8 +133,14 @@ export function ExportsPage() {
                 <td class="filters-cell">
                   <QuerySummary manifest={m} />
                 </td>
-                <td>
+                <td class="status-cell">
                   <span class={`export-status status-${m.status}`}>{m.status}</span>
+                  {m.status === 'failed' && (
+                    <div class="failure small" data-testid="export-failure">
+                      {m.failure ? FAILURE_WORDS[m.failure] : 'no reason recorded'}
+                      {m.count !== null && `; ${m.count} messages (${formatBytes(m.bytes)}) had been sent`}. Download it again.
+                    </div>
+                  )}
                 </td>
                 <td class="num" data-testid="export-count">
                   {m.count ?? ''}
@@ -139,7 +154,7 @@ export function ExportsPage() {
                       {m.sha256}
                     </code>
                   ) : (
-                    <span class="muted">{m.status === 'running' ? 'when complete' : '–'}</span>
+                    <span class="muted">{m.status === 'running' ? 'when complete' : m.status === 'failed' ? 'none: the file is incomplete' : '–'}</span>
                   )}
                 </td>
                 <td onClick={(e) => e.stopPropagation()}>

@@ -1,4 +1,5 @@
-// The keyboard help (press ?).
+// The keyboard help (press ?): a modal dialog, so the page's keys rest while it is open.
+import { Modal } from '../components/modal.tsx';
 import type { NavItem } from '../nav.ts';
 
 const LIST_KEYS: readonly (readonly [string, string])[] = [
@@ -18,12 +19,12 @@ const INCIDENT_KEYS: readonly (readonly [string, string])[] = [
 ];
 
 const HOLD_KEYS: readonly (readonly [string, string])[] = [
-  ['R', 'release the selected message'],
-  ['X', 'reject the selected message'],
+  ['R', 'release the selected message (asks first)'],
+  ['X', 'reject the selected message (asks first)'],
 ];
 const LEGAL_HOLD_KEYS: readonly (readonly [string, string])[] = [
   ['n', 'place a new hold'],
-  ['R', 'release the selected hold'],
+  ['R', 'release the selected hold (asks why)'],
 ];
 const EXPORT_KEYS: readonly (readonly [string, string])[] = [
   ['c', 'copy the selected export’s SHA-256 line'],
@@ -51,9 +52,7 @@ export function HelpOverlay({ items, onClose }: { items: readonly NavItem[]; onC
     </table>
   );
   return (
-    <div class="overlay" role="dialog" aria-label="Keyboard shortcuts" onClick={onClose}>
-      <div class="card help" onClick={(e) => e.stopPropagation()}>
-        <h2>Keyboard shortcuts</h2>
+    <Modal title="Keyboard shortcuts" onClose={onClose} class="help">
         <div class="help-columns">
           <div>
             <h3>Lists</h3>
@@ -81,13 +80,12 @@ export function HelpOverlay({ items, onClose }: { items: readonly NavItem[]; onC
               </>
             )}
             <h3>Anywhere</h3>
-            {table([['?', 'this help'], ['Esc', 'close']])}
+            {table([['?', 'this help'], ['Esc', 'close it (or a dialog)'], ['Tab', 'move between links and buttons']])}
           </div>
         </div>
-        <button type="button" onClick={onClose}>
-          Close
+        <button type="button" onClick={onClose} data-autofocus>
+          Close <kbd>Esc</kbd>
         </button>
-      </div>
-    </div>
+    </Modal>
   );
 }

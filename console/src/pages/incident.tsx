@@ -35,6 +35,8 @@ export function IncidentPage({ id, route, me }: { id: string; route: Route; me: 
   const noteRef = useRef<HTMLTextAreaElement>(null);
   const commentRef = useRef<HTMLTextAreaElement>(null);
   const [generation, setGeneration] = useState(0);
+  /** What another officer changed, found after one of our actions met a 409. */
+  const [changed, setChanged] = useState<readonly string[] | null>(null);
 
   useEffect(() => {
     let cancelled = false;
@@ -52,13 +54,27 @@ export function IncidentPage({ id, route, me }: { id: string; route: Route; me: 
   const act = async (path: string, body: unknown) => {
     setBusy(true);
     setActionProblem(null);
+    setChanged(null);
     try {
       const updated = await post<Incident>(`/incidents/${encodeURIComponent(id)}/${path}`, body);
       patchCached<Incident>(listKey, (items) => items.map((i) => (i.id === id ? { ...i, ...updated, excerpt: i.excerpt } : i)));
       setGeneration((g) => g + 1);
       return true;
     } catch (err) {
-      setActionProblem(problemFrom(err));
+      const p = problemFrom(err);
+      setActionProblem(p);
+      // Someone else acted on it meanwhile: show it as it is now, and what changed since it was read.
+      if (p.status === 409 && detail) {
+        const before = detail;
+        try {
+          const now = await get<IncidentDetail>(`/incidents/${encodeURIComponent(id)}`);
+          setDetail(now);
+          setChanged(describeChanges(before, now, me.username));
+          patchCached<Incident>(listKey, (items) => items.map((i) => (i.id === id ? { ...i, ...now, excerpt: i.excerpt } : i)));
+        } catch {
+          // The problem above already says what went wrong.
+        }
+      }
       return false;
     } finally {
       setBusy(false);
@@ -108,7 +124,10 @@ export function IncidentPage({ id, route, me }: { id: string; route: Route; me: 
     event.preventDefault();
     if (comment.trim() && (await act('comments', { text: comment.trim() }))) setComment('');
   };
-  const decideHold = (decision: 'release' | 'reject') => act(decision, note.trim() ? { note: note.trim() } : {});
+  const decideHold = async (decision: 'release' | 'reject') => {
+    if (await act(decision, note.trim() ? { note: note.trim() } : {})) setNote('');
+  };
+  const held = detail !== null && detail.status === 'open' && detail.holdState === 'held';
 
   return (
     <section class="incident">
@@ -173,11 +192,40 @@ export function IncidentPage({ id, route, me }: { id: string; route: Route; me: 
               </a>
             </p>
             <ProblemBox problem={actionProblem} onDismiss={() => setActionProblem(null)} />
+            {changed && changed.length > 0 && (
+              <div class="notice changed" role="status" data-testid="incident-changed">
+                <strong>Changed by someone else while you had it open:</strong>
+                <ul>
+                  {changed.map((line) => (
+                    <li key={line}>{line}</li>
+                  ))}
+                </ul>
+              </div>
+            )}
+            {held && (
+              // A held message waits for this decision before anything else: it is the primary action.
+              <section class="hold-decision card" aria-label="Held message">
+                <h2>Held — not delivered yet</h2>
+                <p class="small">
+                  {detail.to} has not received this message. <strong>Release</strong> delivers it now (stamped with its original time); <strong>Reject</strong> tells {detail.from} it was not delivered.
+                </p>
+                <textarea ref={noteRef} name="note" rows={2} placeholder="Note (optional, kept with the decision)" value={note} onInput={(e) => setNote(e.currentTarget.value)} />
+                <div class="button-row">
+                  <button type="button" class="good-solid" disabled={busy} onClick={() => void decideHold('release')}>
+                    Release — deliver it
+                  </button>
+                  <button type="button" class="danger-solid" disabled={busy} onClick={() => void decideHold('reject')}>
+                    Reject
+                  </button>
+                </div>
+                <p class="muted small">Resolve the incident once the message is decided.</p>
+              </section>
+            )}
             <div class="actions card">
               <button type="button" onClick={assignToggle} disabled={busy}>
                 {detail.assignee === me.username ? 'Unassign me' : 'Assign to me'} <kbd>a</kbd>
               </button>
-              {detail.status === 'open' ? (
+              {detail.status === 'open' && !held && (
                 <form class="resolve" onSubmit={resolve}>
                   <fieldset>
                     <legend>Resolve as</legend>
@@ -193,25 +241,16 @@ export function IncidentPage({ id, route, me }: { id: string; route: Route; me: 
                     <button type="submit" class="primary" disabled={busy}>
                       Resolve
                     </button>
-                    {detail.holdState === 'held' && (
-                      <>
-                        <button type="button" class="good" disabled={busy} onClick={() => void decideHold('release')}>
-                          Release
-                        </button>
-                        <button type="button" class="danger" disabled={busy} onClick={() => void decideHold('reject')}>
-                          Reject
-                        </button>
-                      </>
-                    )}
                   </div>
                 </form>
-              ) : (
+              )}
+              {detail.status === 'resolved' && (
                 <button type="button" onClick={() => void act('reopen', {})} disabled={busy}>
                   Reopen
                 </button>
               )}
               <form class="comment" onSubmit={addComment}>
-                <textarea ref={commentRef} name="comment" rows={2} placeholder="Comment (c)" value={comment} onInput={(e) => setComment(e.currentTarget.value)} />
+                <textarea ref={commentRef} name="comment" rows={2} placeholder="Comment (c)" value={comment} onInput={(e) => setComment(e.currentTarget.value)} aria-label="Comment" />
                 <button type="submit" disabled={busy || comment.trim() === ''}>
                   Add comment
                 </button>
@@ -277,4 +316,22 @@ function EventList({ events }: { events: readonly IncidentEvent[] }) {
       </ol>
     </section>
   );
+}
+
+/** Pure: what differs between the incident as it was read and as it is now, in words (after a 409). */
+export function describeChanges(before: IncidentDetail, now: IncidentDetail, me: string): string[] {
+  const lines: string[] = [];
+  const who = (name: string | null | undefined) => (name ? (name === me ? `${name} (you)` : name) : 'nobody');
+  if (before.status !== now.status) {
+    lines.push(`Status: ${before.status} → ${now.status}${now.status === 'resolved' && now.disposition ? ` as ${DISPOSITION_LABELS[now.disposition] ?? now.disposition}` : ''}`);
+  } else if (before.disposition !== now.disposition && now.disposition) {
+    lines.push(`Disposition: ${DISPOSITION_LABELS[now.disposition] ?? now.disposition}`);
+  }
+  if ((before.assignee ?? null) !== (now.assignee ?? null)) lines.push(`Assignee: ${who(before.assignee)} → ${who(now.assignee)}`);
+  if (before.holdState !== now.holdState) lines.push(`Held message: ${before.holdState ?? 'none'} → ${now.holdState ?? 'none'}${now.holdDecidedBy ? ` by ${now.holdDecidedBy}` : ''}`);
+  const seen = new Set(before.events.map((e) => e.id));
+  for (const e of now.events) {
+    if (!seen.has(e.id)) lines.push(`${formatTime(e.at)}: ${e.actor} ${e.action}${describeEvent(e) ? ` · ${describeEvent(e)}` : ''}`);
+  }
+  return lines;
 }

@@ -1,10 +1,12 @@
 // Legal holds (officers): a hold on a user or on one conversation keeps its messages out of
-// retention until it is released. Placing and releasing are recorded in the access log; a
-// released hold stays listed as the record (Released, All).
+// retention until it is released. Placing and releasing each take a reason and are recorded in
+// the access log; a released hold stays listed as the record (Released, All), with who released
+// it, when and why.
 // The address may carry a target to fill in (#/legal-holds?jid=alice, ?a=alice&b=bob).
 import type { RefObject } from 'preact';
 import { useRef, useState } from 'preact/hooks';
-import { get, post, problemFrom, request } from '../api.ts';
+import { del, get, post, problemFrom } from '../api.ts';
+import { Modal } from '../components/modal.tsx';
 import { usePaged } from '../components/paged.ts';
 import { ProblemBox } from '../components/problem.tsx';
 import { useListNavigation } from '../components/selection.ts';
@@ -12,6 +14,9 @@ import { formatTime } from '../format.ts';
 import { useKeys } from '../keys.ts';
 import { href, param, type Route } from '../router.ts';
 import type { LegalHold, Page, Problem } from '../types.ts';
+
+/** The API's limit for a placing or a releasing reason (src/api/routes/legal-holds.ts). */
+const MAX_REASON_CHARS = 2000;
 
 type Shown = 'true' | 'false' | 'all';
 const SHOWN: readonly { readonly value: Shown; readonly label: string }[] = [
@@ -30,28 +35,28 @@ export function LegalHoldsPage({ route }: { route: Route }) {
   const list = usePaged<LegalHold>(key, (cursor) => get<Page<LegalHold>>('/legal-holds', { active: shown === 'all' ? undefined : shown, limit: 50, cursor }), { fresh: true });
   const [problem, setProblem] = useState<Problem | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [busyId, setBusyId] = useState<string | null>(null);
   const nav = useListNavigation(key, list.items.length, () => {}, () => void list.loadMore());
   const firstField = useRef<HTMLSelectElement>(null);
 
-  const release = async (hold: LegalHold) => {
-    if (!confirm(`Release legal hold #${hold.id} on ${holdTarget(hold)}? Its messages become subject to retention again.`)) return;
-    setBusyId(hold.id);
+  /** The hold whose release is being asked for (the dialog asks why). */
+  const [releasing, setReleasing] = useState<LegalHold | null>(null);
+  const released = (hold: LegalHold) => {
+    setReleasing(null);
     setProblem(null);
-    setNotice(null);
-    try {
-      const released = await request<LegalHold>('DELETE', `/legal-holds/${encodeURIComponent(hold.id)}`);
-      if (list.loading) list.reload();
-      else list.update((items) => (shown === 'true' ? items.filter((h) => h.id !== hold.id) : items.map((h) => (h.id === hold.id ? released : h))));
-      setNotice(`Released hold #${released.id} on ${holdTarget(released)}.`);
-    } catch (err) {
-      setProblem(problemFrom(err));
-      // Released by someone else meanwhile (409) or gone (404): show what is true now.
+    if (list.loading) list.reload();
+    else list.update((items) => (shown === 'true' ? items.filter((h) => h.id !== hold.id) : items.map((h) => (h.id === hold.id ? hold : h))));
+    setNotice(`Released hold #${hold.id} on ${holdTarget(hold)}.`);
+  };
+  const releaseFailed = (p: Problem) => {
+    // Released by someone else meanwhile (409) or gone (404): show what is true now.
+    if (p.status === 409 || p.status === 404) {
+      setReleasing(null);
+      setNotice(null);
+      setProblem(p);
       list.reload();
-    } finally {
-      setBusyId(null);
     }
   };
+
   const placed = (hold: LegalHold) => {
     setProblem(null);
     setNotice(`Placed hold #${hold.id} on ${holdTarget(hold)}.`);
@@ -66,7 +71,7 @@ export function LegalHoldsPage({ route }: { route: Route }) {
     r: () => list.reload(),
     n: () => firstField.current?.focus(),
     R: () => {
-      if (selected && selected.releasedAt === null) void release(selected);
+      if (selected && selected.releasedAt === null) setReleasing(selected);
     },
   });
 
@@ -104,7 +109,7 @@ export function LegalHoldsPage({ route }: { route: Route }) {
               <th>On</th>
               <th>Reason</th>
               <th>Placed</th>
-              <th>Released</th>
+              <th>Released (why)</th>
               <th />
             </tr>
           </thead>
@@ -126,6 +131,11 @@ export function LegalHoldsPage({ route }: { route: Route }) {
                   {h.releasedAt ? (
                     <>
                       {formatTime(h.releasedAt)} <span class="muted">by {h.releasedBy ?? '?'}</span>
+                      {h.releaseReason && (
+                        <div class="release-reason" data-testid="release-reason">
+                          {h.releaseReason}
+                        </div>
+                      )}
                     </>
                   ) : (
                     <span class="ok">active</span>
@@ -133,8 +143,8 @@ export function LegalHoldsPage({ route }: { route: Route }) {
                 </td>
                 <td onClick={(e) => e.stopPropagation()}>
                   {h.releasedAt === null && (
-                    <button type="button" class="danger" disabled={busyId === h.id} onClick={() => void release(h)}>
-                      Release
+                    <button type="button" class="danger" onClick={() => setReleasing(h)}>
+                      Release…
                     </button>
                   )}
                 </td>
@@ -143,6 +153,7 @@ export function LegalHoldsPage({ route }: { route: Route }) {
           </tbody>
         </table>
       )}
+      {releasing && <ReleaseDialog hold={releasing} onReleased={released} onFailed={releaseFailed} onCancel={() => setReleasing(null)} />}
       <footer class="list-foot">
         <span class="muted">
           {list.items.length} shown{list.next ? '' : list.loaded ? ' · no more' : ''} · <kbd>n</kbd> new hold, <kbd>R</kbd> release the selected one
@@ -200,17 +211,72 @@ function NewHoldForm({
         <option value="conversation">A conversation (between two)</option>
       </select>
       {kind === 'user' ? (
-        <input name="jid" placeholder="User (alice or alice@domain)" required value={jid} onInput={(e) => setJid(e.currentTarget.value)} />
+        // Keyed: switching the kind must not hand one field's DOM (and its typed text, focus) to another.
+        <input key="jid" name="jid" placeholder="User (alice or alice@domain)" aria-label="User" required value={jid} onInput={(e) => setJid(e.currentTarget.value)} />
       ) : (
         <>
-          <input name="a" placeholder="One side (alice)" required value={a} onInput={(e) => setA(e.currentTarget.value)} />
-          <input name="b" placeholder="Other side (bob)" required value={b} onInput={(e) => setB(e.currentTarget.value)} />
+          <input key="a" name="a" placeholder="One side (alice)" aria-label="One side" required value={a} onInput={(e) => setA(e.currentTarget.value)} />
+          <input key="b" name="b" placeholder="Other side (bob)" aria-label="Other side" required value={b} onInput={(e) => setB(e.currentTarget.value)} />
         </>
       )}
-      <input class="grow" name="reason" placeholder="Reason (matter, case number, who asked)" required maxLength={2000} value={reason} onInput={(e) => setReason(e.currentTarget.value)} />
+      <input
+        key="reason"
+        class="grow"
+        name="reason"
+        placeholder="Reason (matter, case number, who asked)"
+        aria-label="Reason"
+        required
+        maxLength={MAX_REASON_CHARS}
+        value={reason}
+        onInput={(e) => setReason(e.currentTarget.value)}
+      />
       <button type="submit" class="primary" disabled={busy}>
         Place hold
       </button>
     </form>
+  );
+}
+
+/** Releasing says why (DELETE /legal-holds/:id {"reason"}): the reason is kept with the hold and in the access log. */
+function ReleaseDialog({ hold, onReleased, onFailed, onCancel }: { hold: LegalHold; onReleased: (hold: LegalHold) => void; onFailed: (p: Problem) => void; onCancel: () => void }) {
+  const [reason, setReason] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    if (reason.trim() === '') return;
+    setBusy(true);
+    setProblem(null);
+    try {
+      onReleased(await del<LegalHold>(`/legal-holds/${encodeURIComponent(hold.id)}`, { reason: reason.trim() }));
+    } catch (err) {
+      const p = problemFrom(err);
+      setProblem(p);
+      setBusy(false);
+      onFailed(p);
+    }
+  };
+  return (
+    <Modal title={`Release legal hold #${hold.id}?`} onClose={onCancel} class="release-hold">
+      <form onSubmit={submit}>
+        <p>
+          On <strong>{holdTarget(hold)}</strong>, placed {formatTime(hold.createdAt)} by {hold.createdBy}: “{hold.reason}”.
+        </p>
+        <p class="muted">Its messages become subject to retention again. Say why it is released; the reason is kept with the hold and in the access log.</p>
+        <ProblemBox problem={problem} />
+        <label>
+          Reason for releasing
+          <textarea name="release-reason" rows={3} required maxLength={MAX_REASON_CHARS} data-autofocus value={reason} onInput={(e) => setReason(e.currentTarget.value)} placeholder="Matter settled, hold placed in error, who decided …" />
+        </label>
+        <div class="button-row">
+          <button type="submit" class="danger-solid" disabled={busy || reason.trim() === ''}>
+            {busy ? 'Releasing…' : 'Release hold'}
+          </button>
+          <button type="button" onClick={onCancel}>
+            Cancel <kbd>Esc</kbd>
+          </button>
+        </div>
+      </form>
+    </Modal>
   );
 }

@@ -1,35 +1,50 @@
 // The incident queue: newest first, filtered by status, severity, hold state and assignee; one page
 // at a time ("load more"), driven from the keyboard (j/k, Enter, r). The filters are in the
 // address, so the queue is the same after a reload and the incident page can come back to it.
+// It refreshes itself every 30 s while it is on screen and in use; the selected row stays selected.
 import { get } from '../api.ts';
 import { IncidentRow } from '../components/incident-row.tsx';
-import { usePaged } from '../components/paged.ts';
+import { useAutoRefresh, usePaged } from '../components/paged.ts';
 import { ProblemBox } from '../components/problem.tsx';
 import { useListNavigation } from '../components/selection.ts';
 import { useKeys } from '../keys.ts';
 import { href, navigate, param, type Route } from '../router.ts';
+import { formatTime } from '../format.ts';
 import { SEVERITIES, type Incident, type Me, type Page } from '../types.ts';
 
 export const QUEUE_PAGE_SIZE = 50;
+export const QUEUE_REFRESH_MS = 30_000;
 /** The queue's filters, as they appear in the address. */
-export const QUEUE_FILTERS = ['status', 'severity', 'hold', 'mine', 'rule'] as const;
+export const QUEUE_FILTERS = ['status', 'severity', 'hold', 'mine', 'unassigned', 'rule'] as const;
 
 export interface QueueFilters {
   readonly status: string;
   readonly severity: string;
   readonly hold: string;
+  /** '1': assigned to me. */
   readonly mine: string;
+  /** '1': assigned to nobody (the API's unassigned=true; it refuses it together with assignee). */
+  readonly unassigned: string;
   readonly rule: string;
 }
 
 export function queueFilters(route: Route): QueueFilters {
   // The queue shows open incidents unless told otherwise ('all' shows every status).
-  return { status: param(route, 'status') || 'open', severity: param(route, 'severity'), hold: param(route, 'hold'), mine: param(route, 'mine'), rule: param(route, 'rule') };
+  const mine = param(route, 'mine');
+  return {
+    status: param(route, 'status') || 'open',
+    severity: param(route, 'severity'),
+    hold: param(route, 'hold'),
+    mine,
+    unassigned: mine ? '' : param(route, 'unassigned'),
+    rule: param(route, 'rule'),
+  };
 }
 
 /** The paged-list key of the queue with these filters (the incident page reads the same list for j/k). */
-export const queueKey = (f: QueueFilters, me: Me) => `incidents:${f.status}:${f.severity}:${f.hold}:${f.mine ? me.username : ''}:${f.rule}`;
+export const queueKey = (f: QueueFilters, me: Me) => `incidents:${f.status}:${f.severity}:${f.hold}:${f.mine ? me.username : ''}:${f.unassigned}:${f.rule}`;
 
+/** Only parameters GET /api/v1/incidents declares: it refuses any other with a 400. */
 export function fetchQueuePage(f: QueueFilters, me: Me, cursor: string | undefined): Promise<Page<Incident>> {
   return get<Page<Incident>>('/incidents', {
     status: f.status === 'all' ? undefined : f.status,
@@ -37,10 +52,13 @@ export function fetchQueuePage(f: QueueFilters, me: Me, cursor: string | undefin
     hold: f.hold,
     rule: f.rule,
     assignee: f.mine ? me.username : undefined,
+    unassigned: !f.mine && f.unassigned ? true : undefined,
     limit: QUEUE_PAGE_SIZE,
     cursor,
   });
 }
+
+const incidentId = (i: Incident) => i.id;
 
 function Chip({ label, active, to, class: extra }: { label: string; active: boolean; to: string; class?: string }) {
   return (
@@ -53,13 +71,14 @@ function Chip({ label, active, to, class: extra }: { label: string; active: bool
 export function QueuePage({ route, me }: { route: Route; me: Me }) {
   const filters = queueFilters(route);
   const key = queueKey(filters, me);
-  const list = usePaged<Incident>(key, (cursor) => fetchQueuePage(filters, me, cursor));
+  const list = usePaged<Incident>(key, (cursor) => fetchQueuePage(filters, me, cursor), { idOf: incidentId });
   const open = (index: number) => {
     const incident = list.items[index];
     if (incident) navigate(`/incidents/${encodeURIComponent(incident.id)}`, { ...filters, status: filters.status === 'open' ? '' : filters.status });
   };
-  const nav = useListNavigation(key, list.items.length, open, () => void list.loadMore());
-  useKeys({ r: () => list.reload(), '/': () => navigate('/search') });
+  const nav = useListNavigation(key, list.items.length, open, () => void list.loadMore(), list.items.map(incidentId));
+  useKeys({ r: () => void list.refresh(), '/': () => navigate('/search') });
+  useAutoRefresh(list.refresh, QUEUE_REFRESH_MS);
 
   const withFilter = (change: Partial<QueueFilters>) => {
     const next = { ...filters, ...change };
@@ -84,10 +103,11 @@ export function QueuePage({ route, me }: { route: Route; me: Me }) {
           </span>
           <span class="group">
             <Chip label="Held only" active={filters.hold === 'held'} to={withFilter({ hold: filters.hold === 'held' ? '' : 'held' })} />
-            <Chip label="Assigned to me" active={filters.mine !== ''} to={withFilter({ mine: filters.mine ? '' : '1' })} />
+            <Chip label="Assigned to me" active={filters.mine !== ''} to={withFilter({ mine: filters.mine ? '' : '1', unassigned: '' })} />
+            <Chip label="Nobody assigned" active={filters.unassigned !== ''} to={withFilter({ unassigned: filters.unassigned ? '' : '1', mine: '' })} />
           </span>
-          <button type="button" onClick={() => list.reload()} title="Refresh (r)">
-            Refresh
+          <button type="button" onClick={() => void list.refresh()} title="Refresh (r)">
+            Refresh <kbd>r</kbd>
           </button>
         </div>
       </header>
@@ -100,7 +120,14 @@ export function QueuePage({ route, me }: { route: Route; me: Me }) {
       </ol>
       <footer class="list-foot">
         <span class="muted">
-          {list.items.length} loaded{list.next ? '' : list.loaded ? ' · end of list' : ''} · <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>Enter</kbd> open, <kbd>?</kbd> all keys
+          {list.items.length} loaded{list.next ? '' : list.loaded ? ' · end of list' : ''}
+          {list.fetchedAt !== null && (
+            <span data-testid="queue-updated" title="Refreshes by itself every 30 s while on screen">
+              {' '}
+              · updated {formatTime(new Date(list.fetchedAt).toISOString()).slice(11)}
+            </span>
+          )}{' '}
+          · <kbd>j</kbd>/<kbd>k</kbd> move, <kbd>Enter</kbd> open, <kbd>?</kbd> all keys
         </span>
         {list.next && (
           <button type="button" onClick={() => void list.loadMore()} disabled={list.loading}>

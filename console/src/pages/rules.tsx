@@ -73,7 +73,8 @@ export function RulesPage({ me }: { me: Me }) {
           )}
           {rules && rules.items.length === 0 && <p class="empty">No rules yet: every message is allowed.</p>}
           {rules && rules.items.length > 0 && (
-            <table class="grid">
+            <div class="table-scroll">
+            <table class="grid rules-table">
               <thead>
                 <tr>
                   <th>Name</th>
@@ -96,7 +97,15 @@ export function RulesPage({ me }: { me: Me }) {
                   const s = stats.get(rule.id);
                   return (
                     <tr key={rule.id} class={isAdmin ? 'clickable' : ''} onClick={isAdmin ? () => setEditing(rule) : undefined}>
-                      <td>{rule.name}</td>
+                      <td>
+                        {isAdmin ? (
+                          <button type="button" class="link" title="Edit this rule" onClick={(e) => { e.stopPropagation(); setEditing(rule); }}>
+                            {rule.name}
+                          </button>
+                        ) : (
+                          rule.name
+                        )}
+                      </td>
                       <td class="mono clip">{whatItMatches(rule)}</td>
                       <td>{rule.action}</td>
                       <td>
@@ -116,6 +125,7 @@ export function RulesPage({ me }: { me: Me }) {
                 })}
               </tbody>
             </table>
+            </div>
           )}
         </div>
         <aside class="rules-side">

@@ -1,5 +1,7 @@
-// Archive search: a substring (Chinese or English; the server folds case, width and script),
-// a user and the other side, a time range, a verdict. Results one page at a time; Enter opens
+// Archive search: a substring (Chinese or English), a user and the other side, a time range, a
+// verdict. The server matches the text as it is, ignoring only letter case (ILIKE / lower() in
+// src/audit/archive-search.ts). Unlike rules, it does not fold full-width characters or
+// Traditional to Simplified Chinese: 機密 does not find 机密, nor ＡＢＣ abc. The help text says so. Results one page at a time; Enter opens
 // the conversation around the selected message. Export downloads every message the search finds
 // (not only the loaded page) as one file; its manifest is on the Exports page.
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -8,7 +10,7 @@ import { MessageRow, messageConversationHref } from '../components/message-row.t
 import { usePaged } from '../components/paged.ts';
 import { ProblemBox } from '../components/problem.tsx';
 import { useListNavigation } from '../components/selection.ts';
-import { isoToLocalInput, localInputToIso } from '../format.ts';
+import { isoToLocalInput, localInputToIso, localInputZone } from '../format.ts';
 import { useKeys } from '../keys.ts';
 import { href, navigate, param, type Route } from '../router.ts';
 import { VERDICTS, type ArchivedMessage, type ExportFormat, type Page } from '../types.ts';
@@ -51,9 +53,20 @@ export function SearchPage({ route }: { route: Route }) {
         {anyFilter && !list.problem && <ExportControl key={routeKey} filters={applied} />}
       </header>
       <form class="filter-form" onSubmit={submit} role="search">
-        <input ref={qRef} class="grow" name="q" type="search" placeholder="Text (Chinese or English) — press / to focus" value={form.q} onInput={set('q')} autoFocus={!anyFilter} />
-        <input name="user" placeholder="User (alice or alice@domain)" value={form.user} onInput={set('user')} />
-        <input name="peer" placeholder="Other side (needs user)" value={form.peer} onInput={set('peer')} />
+        <input
+          ref={qRef}
+          class="grow"
+          name="q"
+          type="search"
+          placeholder="Text (Chinese or English) — press / to focus"
+          aria-label="Text"
+          aria-describedby="search-help"
+          value={form.q}
+          onInput={set('q')}
+          autoFocus={!anyFilter}
+        />
+        <input name="user" placeholder="User (alice or alice@domain)" aria-label="User" value={form.user} onInput={set('user')} />
+        <input name="peer" placeholder="Other side (needs user)" aria-label="Other side" value={form.peer} onInput={set('peer')} />
         <label class="inline">
           From
           <input name="since" type="datetime-local" value={isoToLocalInput(form.since)} onInput={(e) => setForm({ ...form, since: localInputToIso(e.currentTarget.value) })} />
@@ -61,6 +74,7 @@ export function SearchPage({ route }: { route: Route }) {
         <label class="inline">
           to
           <input name="until" type="datetime-local" value={isoToLocalInput(form.until)} onInput={(e) => setForm({ ...form, until: localInputToIso(e.currentTarget.value) })} />
+          <span class="muted small">({localInputZone()})</span>
         </label>
         <select name="verdict" value={form.verdict} onChange={set('verdict')} aria-label="Verdict">
           <option value="">Any verdict</option>
@@ -74,8 +88,12 @@ export function SearchPage({ route }: { route: Route }) {
           Search
         </button>
       </form>
+      <p class="muted small search-help" id="search-help">
+        Finds the text exactly as typed, ignoring only upper/lower case. It does not fold full-width letters or Traditional/Simplified Chinese as rules do: search 機密 and 机密
+        separately. Every search is recorded in the access log.
+      </p>
       <ProblemBox problem={list.problem} />
-      {!anyFilter && <p class="empty">Search the archive by text, user, time or verdict. Every search is recorded in the access log.</p>}
+      {!anyFilter && <p class="empty">Search the archive by text, user, time or verdict.</p>}
       {list.loaded && list.items.length === 0 && !list.problem && <p class="empty">No message matches.</p>}
       <ol class="rows" ref={nav.attach} aria-label="Messages">
         {list.items.map((m, index) => (
