@@ -392,6 +392,27 @@ describe('errors', () => {
     expect(body.title).toBe('Not Found');
   });
 
+  it('answers a known path asked with the wrong method with 405 and the methods it takes', async () => {
+    const collection = expectProblem(await app.inject({ method: 'DELETE', url: '/api/v1/users?limit=5', headers: auth }), 405);
+    expect(collection.title).toBe('Method Not Allowed');
+    expect(collection.detail).toBe('/api/v1/users does not take DELETE; it takes GET, HEAD, POST.');
+    const one = await app.inject({ method: 'GET', url: '/api/v1/users/alice', headers: auth });
+    expectProblem(one, 405);
+    expect(one.headers.allow).toBe('DELETE');
+    const session = await app.inject({ method: 'PUT', url: `/api/v1/sessions/${encodeURIComponent('alice@example.org/phone')}`, headers: auth, payload: {} });
+    expect(session.statusCode).toBe(405);
+    expect(session.headers.allow).toBe('DELETE');
+    const health = await app.inject({ method: 'POST', url: '/healthz' });
+    expectProblem(health, 405);
+    expect(health.headers.allow).toBe('GET, HEAD');
+  });
+
+  it('does not tell a caller without credentials which /api paths exist', async () => {
+    expectProblem(await app.inject({ method: 'DELETE', url: '/api/v1/users' }), 401);
+    expectProblem(await app.inject({ method: 'DELETE', url: '/api/v1/nothing' }), 401);
+    expectProblem(await app.inject({ method: 'DELETE', url: '/api/v1/nothing', headers: auth }), 404);
+  });
+
   it('answers a badly percent-encoded URL with 400 problem+json', async () => {
     expectProblem(await app.inject({ method: 'DELETE', url: '/api/v1/sessions/%E0%A4%A', headers: auth }), 400);
   });

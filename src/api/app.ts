@@ -9,11 +9,12 @@
 //                       session) and checks the route's config.roles (auth.ts)
 //     /api/v1/users     routes/users.ts
 //     /api/v1/sessions  routes/sessions.ts
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { requireCredentials, type CredentialPolicy } from './auth.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import type { ApiDeps } from './deps.types.ts';
-import { badRequest, clientErrorHandler, notFound, sendProblem, toProblem } from './errors.ts';
+import { ApiProblem, badRequest, clientErrorHandler, notFound, sendProblem, toProblem } from './errors.ts';
+import { allowedMethods, methodNotAllowed } from './method-not-allowed.ts';
 import { apiAjvOptions, findUnstorableText } from './input-validation.ts';
 import { API_BODY_LIMIT } from './body-limit.ts';
 import { healthRoutes, type ReadinessProbe } from './routes/health.ts';
@@ -86,9 +87,13 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
     }
     return sendProblem(reply, problem);
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, notFound(`There is no ${request.method} ${request.url.split('?')[0] ?? ''} here.`)),
-  );
+  // A known path asked with another method is a 405 naming the methods it takes (method-not-allowed.ts).
+  const missing = (request: FastifyRequest, where: string): ApiProblem => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = allowedMethods(app, path).filter((method) => method !== request.method);
+    return allowed.length > 0 ? methodNotAllowed(request.method, path, allowed) : notFound(`There is no ${request.method} ${path} ${where}.`);
+  };
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, missing(request, 'here')));
 
   // After parsing, before each route's schema: text PostgreSQL could not store is a 400 naming
   // the field, not a 500 from the database (input-validation.ts).
@@ -135,9 +140,7 @@ export async function buildApiApp(deps: ApiDeps, opts: ApiAppOptions = {}): Prom
         if (roles === undefined) throw new Error(`API route ${route.method} ${route.url} declares no config.roles`);
       });
       // Unknown /api paths answer 404 only to a caller holding a token; others get 401.
-      api.setNotFoundHandler((request, reply) =>
-        sendProblem(reply, notFound(`There is no ${request.method} ${request.url.split('?')[0] ?? ''} in the admin API.`)),
-      );
+      api.setNotFoundHandler((request, reply) => sendProblem(reply, missing(request, 'in the admin API')));
       await api.register(usersRoutes, { prefix: '/v1/users', deps, log });
       await api.register(sessionsRoutes, { prefix: '/v1/sessions', deps, log });
       // Further resources (rules, incidents, messages, archive…) arrive from the composition
