@@ -145,9 +145,11 @@ describe('GET /api/v1/export', () => {
       expect.objectContaining({ action: 'export', query: { user: A, until: '2025-01-01T00:00:00.000Z', format: 'jsonl' }, detail: { exportId: id, phase: 'start' } }),
       expect.objectContaining({
         action: 'export', messageIds: ['m-1', 'm-2', 'm-3', 'm-4'], messageCount: 4,
-        detail: { exportId: id, phase: 'complete', count: 4, sha256: digest, bytes: res.rawPayload.length },
+        detail: { exportId: id, phase: 'complete', count: 4, sha256: digest, bytes: res.rawPayload.length, idsRecorded: 4, idsSha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
       }),
     ]);
+    // Every id, in file order, recorded before it was sent.
+    expect(await recordedIds(String(id))).toEqual(['m-1', 'm-2', 'm-3', 'm-4']);
   });
 
   it('streams CSV that is RFC 4180 and safe to open in a spreadsheet', async () => {
@@ -216,7 +218,31 @@ describe('GET /api/v1/export', () => {
     const missing = await get('/api/v1/exports/999999');
     expect(missing.statusCode).toBe(404);
   });
+
+  it('answers 503 access-log-unavailable, and sends nothing, when the export cannot be recorded', async () => {
+    logged.length = 0;
+    accessLog.fail = true;
+    try {
+      const res = await get('/api/v1/export?user=alice&until=2025-01-01T00:00:00Z');
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.headers['retry-after']).toBe('30');
+      expect(res.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable', status: 503 });
+      expect(res.body).not.toContain('Hello Bob');
+    } finally {
+      accessLog.fail = false;
+    }
+    // Its manifest says it failed, and it holds no slot: the next export runs.
+    const [failed] = (await get('/api/v1/exports?limit=1')).json<{ items: Manifest[] }>().items;
+    expect(failed).toMatchObject({ status: 'failed', failure: 'error' });
+    expect(await recordedIds(failed!.id)).toEqual([]);
+    for (let i = 0; i < 3; i++) expect((await get('/api/v1/export?user=alice&until=2025-01-01T00:00:00Z')).statusCode).toBe(200);
+  });
 });
+
+/** The stanza ids export_messages holds for an export, in file order. */
+const recordedIds = async (exportId: string) =>
+  (await db.sql<{ stanza_id: string }[]>`SELECT stanza_id FROM export_messages WHERE export_id = ${exportId}::bigint ORDER BY ord`).map((r) => r.stanza_id);
 
 // ---------------------------------------------------------------------------------------------
 // A large export over a real socket
@@ -324,6 +350,10 @@ describe('a large export', () => {
     expect(received.trailers).toEqual({ 'x-export-count': String(rows), 'x-export-sha256': received.sha256 });
     const manifest = await settled(received.id);
     expect(manifest).toEqual(expect.objectContaining({ status: 'complete', count: rows, sha256: received.sha256, bytes: received.bytes, failure: null }));
+    // Every message on the access log, not only the first 1000.
+    const [recorded] = await db.sql<{ n: number; last: string }[]>`
+      SELECT count(*)::int AS n, max(ord)::text AS last FROM export_messages WHERE export_id = ${received.id}::bigint`;
+    expect(recorded).toEqual({ n: rows, last: String(rows) });
     // The file is larger than the bound, so holding it (or most of it) would fail the test.
     const BOUND = 64 * 1024 * 1024;
     expect(received.bytes).toBeGreaterThan(BOUND);
@@ -358,6 +388,11 @@ describe('a large export', () => {
     expect(logged[1]?.messageIds?.[0]).toBe('bulk-1');
     // The manifest's count is of the whole lines within its bytes; the access log names at least those.
     expect(logged[1]?.messageCount).toBeGreaterThanOrEqual(manifest!.count!);
+    // Each message begun was recorded before it went out (and the rest of its batch with it).
+    const recorded = await recordedIds(id);
+    expect(recorded.length).toBeGreaterThanOrEqual(logged[1]!.messageCount!);
+    expect(logged[1]?.detail?.idsRecorded).toBe(recorded.length);
+    expect(recorded[recorded.length - 1]).toBe(`bulk-${recorded.length}`);
   }, 60_000);
 
   it('records a cut-off export with the bytes that went out, not the bytes produced', async () => {
@@ -448,6 +483,8 @@ describe('a large export', () => {
 
   it('does not answer HEAD (it would run a whole export for nothing)', async () => {
     const res = await app.inject({ method: 'HEAD', url: '/api/v1/export', headers: { authorization: `Bearer ${OFFICER}` } });
-    expect(res.statusCode).toBe(404);
+    // 405 Method Not Allowed naming GET (app.ts answers a known path's other methods so).
+    expect(res.statusCode).toBe(405);
+    expect(res.headers.allow).toBe('GET');
   });
 });

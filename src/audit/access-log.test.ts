@@ -155,7 +155,7 @@ describe('the chain head, kept outside the database', () => {
   it('is the newest entry: seq, hash and time, as the list shows them', async () => {
     const report = await t.log().verify();
     const [newest] = await t.log().list({ limit: 1 });
-    expect(report).toEqual({ ok: true, rows: 10, head: { seq: '10', hash: newest!.hash, at: newest!.at } });
+    expect(report).toEqual({ ok: true, rows: 10, exportMessageIds: 0, head: { seq: '10', hash: newest!.hash, at: newest!.at } });
     expect(report.head!.hash).toMatch(/^[0-9a-f]{64}$/);
   });
 
@@ -163,7 +163,7 @@ describe('the chain head, kept outside the database', () => {
     const db = await openTestDatabase();
     try {
       const log = createAccessLogStore(db.sql);
-      expect(await log.verify()).toEqual({ ok: true, rows: 0, head: null });
+      expect(await log.verify()).toEqual({ ok: true, rows: 0, exportMessageIds: 0, head: null });
       expect(await log.verify({ expect: { seq: '4', hash: 'ab'.repeat(32) } })).toMatchObject({ ok: false, firstBroken: { seq: '4', reason: expect.stringMatching(/is gone: the log now ends at 0/) } });
     } finally {
       await db.close();

@@ -12,6 +12,11 @@
 // some entry on was rewritten with fresh hashes (the hash is unkeyed). So verify reports the
 // head (seq, hash) for an auditor to keep outside the database, and checks a head kept earlier
 // is still in the chain; the database refuses UPDATE, DELETE and TRUNCATE (migration 0011).
+//
+// An export's entries keep at most MAX_LOGGED_MESSAGE_IDS ids inline; all of them are in
+// export_messages (migration 0013), sealed into the chain by the export's end entry
+// (detail.idsRecorded, detail.idsSha256 — see MessageIdDigest). list() finds an export through
+// that table, and verify() recomputes each sealed digest from it.
 import { createHash } from 'node:crypto';
 import type { Sql, TransactionSql } from 'postgres';
 import type { Role } from '../api/principal.ts';
@@ -61,6 +66,8 @@ export interface AccessLogHead {
 export interface AccessLogVerifyReport {
   readonly ok: boolean;
   readonly rows: number;
+  /** Rows of export_messages checked against their exports' end entries. */
+  readonly exportMessageIds: number;
   /** The newest entry read; null for an empty log. */
   readonly head: AccessLogHead | null;
   /** The first problem in seq order: the entry most likely altered, and why. */
@@ -70,6 +77,8 @@ export interface AccessLogVerifyReport {
 export interface AccessLogVerifyOptions {
   /** Entries read per query (default 1000). */
   readonly batchSize?: number;
+  /** export_messages rows read per query (default 10000). */
+  readonly idsBatchSize?: number;
   /** A head noted earlier: the chain must still hold entry `seq` with this hash. */
   readonly expect?: { readonly seq: string; readonly hash: string };
 }
@@ -88,6 +97,33 @@ export function stableJson(value: unknown): string {
     return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(obj[k])}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
+}
+
+const NUL = Buffer.alloc(1);
+
+/**
+ * The digest sealing an export's stanza ids into its end entry (detail.idsSha256): SHA-256 over
+ * the ids in file order, each as UTF-8 followed by one 0x00 byte (no stanza id holds U+0000: XML
+ * cannot carry it, nor PostgreSQL text), so no two lists share a digest input. The export adds
+ * ids as it records them; verify recomputes it from export_messages.
+ */
+export class MessageIdDigest {
+  private readonly hash = createHash('sha256');
+  private n = 0;
+
+  add(id: string): void {
+    this.hash.update(id, 'utf8').update(NUL);
+    this.n++;
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  /** Hex digest of the ids added so far (more may be added after). */
+  hex(): string {
+    return this.hash.copy().digest('hex');
+  }
 }
 
 interface CanonicalFields {
@@ -156,6 +192,144 @@ function entryOf(r: Row): Omit<AccessLogRecord, 'hash'> {
 
 const MAX_SEQ = 9223372036854775807n;
 
+/**
+ * The seqs of entries that name `messageId`: inline (message_ids, the first
+ * MAX_LOGGED_MESSAGE_IDS of an entry), or as a message of an export (export_messages, 0013). Of
+ * an export, the end entry whose ids are sealed when the message is within the messages that
+ * may have reached the client (ord <= message_count); while no end entry is sealed (the export
+ * is running, or its end could not be written), its start entry for every message it recorded.
+ */
+function entriesNaming(sql: Sql, messageId: string) {
+  return sql`
+    SELECT seq FROM access_log WHERE message_ids @> ARRAY[${messageId}]::text[]
+    UNION
+    SELECT a.seq
+    FROM export_messages m
+    JOIN access_log a ON a.action = 'export' AND a.detail ->> 'exportId' = m.export_id::text
+    WHERE m.stanza_id = ${messageId}
+      AND ((a.detail ->> 'idsSha256' IS NOT NULL AND m.ord <= a.message_count)
+        OR (a.detail ->> 'phase' = 'start' AND NOT EXISTS (
+              SELECT 1 FROM access_log e
+              WHERE e.action = 'export' AND e.detail ->> 'exportId' = m.export_id::text AND e.detail ->> 'idsSha256' IS NOT NULL)))`;
+}
+
+/** An export's end entry that seals its ids (detail.idsRecorded, detail.idsSha256). */
+interface SealedEnd {
+  readonly seq: string;
+  readonly count: number;
+  readonly sha256: string;
+}
+
+interface ExportEntries {
+  start?: string;
+  readonly sealed: SealedEnd[];
+}
+
+/** What verify gathers of export entries while it walks the chain. */
+function noteExportEntry(exports: Map<string, ExportEntries>, r: Row): void {
+  if (r.action !== 'export' || typeof r.detail.exportId !== 'string') return;
+  const id = r.detail.exportId;
+  let e = exports.get(id);
+  if (e === undefined) exports.set(id, (e = { sealed: [] }));
+  if (r.detail.phase === 'start') e.start ??= String(r.seq);
+  const { idsRecorded, idsSha256 } = r.detail;
+  if (typeof idsRecorded === 'number' && typeof idsSha256 === 'string') e.sealed.push({ seq: String(r.seq), count: idsRecorded, sha256: idsSha256 });
+}
+
+/**
+ * Checks export_messages against the end entries that sealed them: one pass over the table in
+ * (export_id, ord) order, so its cost is one read of every exported id. Returns the problem with
+ * the smallest seq, if any, and the rows read.
+ */
+async function verifyExportIds(
+  sql: Sql,
+  exports: Map<string, ExportEntries>,
+  head: string | undefined,
+  batchSize: number,
+): Promise<{ rows: number; problem?: { seq: string; reason: string } }> {
+  let problem: { seq: string; reason: string } | undefined;
+  const found = (seq: string, reason: string) => {
+    if (problem === undefined || BigInt(seq) < BigInt(problem.seq)) problem = { seq, reason };
+  };
+  const checked = new Set<string>();
+  /** Exports with rows and no sealed end entry seen in the walk. */
+  const unsealed = new Map<string, number>();
+  const settle = (exportId: string, digest: MessageIdDigest, ordered: boolean) => {
+    checked.add(exportId);
+    const sealed = exports.get(exportId)?.sealed ?? [];
+    if (sealed.length === 0) unsealed.set(exportId, digest.count);
+    for (const s of sealed) {
+      if (s.count !== digest.count || s.sha256 !== digest.hex() || !ordered) {
+        found(
+          s.seq,
+          `export ${exportId}'s message ids were changed after its end was logged: entry ${s.seq} sealed ${s.count}, ` +
+            `export_messages holds ${digest.count}${s.count === digest.count ? ' with another digest' : ''} (rows added, removed or changed)`,
+        );
+      }
+    }
+  };
+
+  let rows = 0;
+  let after = { exportId: '0', ord: '0' };
+  let current: { exportId: string; digest: MessageIdDigest; ordered: boolean } | undefined;
+  for (;;) {
+    const batch = await sql<{ export_id: string; ord: string; stanza_id: string }[]>`
+      SELECT export_id, ord, stanza_id FROM export_messages
+      WHERE (export_id, ord) > (${after.exportId}::bigint, ${after.ord}::bigint)
+      ORDER BY export_id, ord LIMIT ${batchSize}`;
+    for (const r of batch) {
+      const exportId = String(r.export_id);
+      if (current?.exportId !== exportId) {
+        if (current !== undefined) settle(current.exportId, current.digest, current.ordered);
+        current = { exportId, digest: new MessageIdDigest(), ordered: true };
+      }
+      // ord runs 1, 2, … without a gap: a gap is a removed row, even one whose digest was forged.
+      if (BigInt(r.ord) !== BigInt(current.digest.count + 1)) current.ordered = false;
+      current.digest.add(r.stanza_id);
+      rows++;
+    }
+    const last = batch[batch.length - 1];
+    if (batch.length < batchSize || last === undefined) break;
+    after = { exportId: String(last.export_id), ord: String(last.ord) };
+  }
+  if (current !== undefined) settle(current.exportId, current.digest, current.ordered);
+
+  // Sealed exports of which no row is left.
+  for (const [exportId, e] of exports) {
+    if (checked.has(exportId)) continue;
+    for (const s of e.sealed) {
+      if (s.count !== 0) found(s.seq, `export ${exportId}'s message ids were removed after its end was logged: entry ${s.seq} sealed ${s.count}, export_messages holds none`);
+    }
+  }
+
+  if (unsealed.size > 0) {
+    // Rows no walked entry seals: fine while the export runs, or when its end was logged after
+    // the walk passed (the end entry is written before the manifest stops saying running).
+    const ids = [...unsealed.keys()];
+    const running = new Set(
+      (await sql<{ id: string }[]>`SELECT id::text AS id FROM exports WHERE id = ANY(${ids}::bigint[]) AND status = 'running'`).map((r) => r.id),
+    );
+    const sealedSince = new Set(
+      (
+        await sql<{ id: string }[]>`
+          SELECT DISTINCT detail ->> 'exportId' AS id FROM access_log
+          WHERE action = 'export' AND detail ->> 'exportId' = ANY(${ids}::text[]) AND detail ->> 'idsSha256' IS NOT NULL`
+      ).map((r) => r.id),
+    );
+    for (const [exportId, count] of unsealed) {
+      if (running.has(exportId) || sealedSince.has(exportId)) continue;
+      const start = exports.get(exportId)?.start;
+      found(
+        start ?? head ?? '1',
+        start === undefined
+          ? `export_messages holds ${count} message ids of export ${exportId}, which no entry of the log names`
+          : `export ${exportId} (entry ${start}) has ${count} message ids recorded but no end entry sealing them: its end could not be logged, or rows were added`,
+      );
+    }
+  }
+  return problem === undefined ? { rows } : { rows, problem };
+}
+
 export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}): AccessLogStore {
   const now = opts.now ?? (() => new Date());
   let tail: Promise<unknown> = Promise.resolve();
@@ -206,7 +380,7 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
           ${f.actor === undefined ? sql`` : sql`AND actor = ${f.actor}`}
           ${f.action === undefined ? sql`` : sql`AND action = ${f.action}`}
           ${f.tokenId === undefined ? sql`` : sql`AND token_id = ${f.tokenId}`}
-          ${f.messageId === undefined ? sql`` : sql`AND message_ids @> ARRAY[${f.messageId}]::text[]`}
+          ${f.messageId === undefined ? sql`` : sql`AND seq IN (${entriesNaming(sql, f.messageId)})`}
           ${f.since === undefined ? sql`` : sql`AND at >= ${f.since}`}
           ${f.until === undefined ? sql`` : sql`AND at < ${f.until}`}
           ${f.beforeSeq === undefined ? sql`` : sql`AND seq < ${f.beforeSeq}`}
@@ -214,7 +388,7 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
       return rows.map((r) => ({ ...entryOf(r), hash: r.hash.toString('hex') }));
     },
 
-    async verify({ batchSize = 1000, expect } = {}) {
+    async verify({ batchSize = 1000, idsBatchSize = 10_000, expect } = {}) {
       const expected = expect === undefined ? undefined : { seq: BigInt(expect.seq), hash: expect.hash.toLowerCase() };
       let prev: Buffer = ACCESS_GENESIS;
       let expectSeq = 1n;
@@ -225,6 +399,7 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
       const broken = (seq: bigint | string, reason: string) => {
         firstBroken ??= { seq: String(seq), reason };
       };
+      const exports = new Map<string, ExportEntries>();
       for (;;) {
         const batch = await sql<Row[]>`
           SELECT ${sql.unsafe(ROW_COLUMNS)}
@@ -247,6 +422,7 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
               broken(seq, `entry ${seq} is not the entry noted earlier (its hash differs): the log was rewritten from it or an earlier entry on`);
             }
           }
+          noteExportEntry(exports, r);
           prev = r.hash;
           expectSeq = seq + 1n;
           last = r;
@@ -261,8 +437,12 @@ export function createAccessLogStore(sql: Sql, opts: { now?: () => Date } = {}):
             : `entry ${expected.seq}, noted earlier, is missing`,
         );
       }
+      const ids = await verifyExportIds(sql, exports, last === undefined ? undefined : String(last.seq), idsBatchSize);
+      // The first problem in seq order, of the chain's and the exports'.
+      if (ids.problem !== undefined && (firstBroken === undefined || BigInt(ids.problem.seq) < BigInt(firstBroken.seq))) firstBroken = ids.problem;
       const head = last === undefined ? null : { seq: String(last.seq), hash: last.hash.toString('hex'), at: last.at };
-      return firstBroken === undefined ? { ok: true, rows, head } : { ok: false, rows, head, firstBroken };
+      const report = { rows, exportMessageIds: ids.rows, head };
+      return firstBroken === undefined ? { ok: true, ...report } : { ok: false, ...report, firstBroken };
     },
   };
 }

@@ -3,14 +3,17 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecordingAccessLog } from '../../test/support/access-log.ts';
 import { archiveEntry, openArchiveDatabase } from '../../test/support/archive.ts';
-import type { TestDatabase } from '../../test/support/database.ts';
+import { openTestDatabase, type TestDatabase } from '../../test/support/database.ts';
 import { principalFor } from '../../test/support/fake-auth.ts';
 import { silentLogger } from '../log.ts';
-import type { AccessLog } from './access-log.types.ts';
+import { createAccessLogStore, type AccessLogStore } from './access-log.ts';
+import { MAX_LOGGED_MESSAGE_IDS, type AccessLog } from './access-log.types.ts';
+import { ensureArchivePartitions } from './archive-partitions.ts';
 import {
   addrSpec,
   asctime,
@@ -24,6 +27,7 @@ import {
   EXPORT_CHUNK_BYTES,
   EXPORT_FIELDS,
   exportBatchRows,
+  failInterruptedExports,
   getExport,
   jsonlLine,
   listExports,
@@ -335,6 +339,9 @@ const C = 'carol@example.org';
 const entry = (i: number, fromBare: string, toBare: string, body: string | null, extra: Partial<ArchiveEntry> = {}): ArchiveEntry =>
   archiveEntry({ ts: at(i), stanzaId: `m-${i}`, fromBare, toBare, body, ...extra });
 
+/** The seal an end entry carries over an export's ids, as docs/api.md states it: SHA-256 of each id and a NUL. */
+const idsDigest = (ids: readonly string[]) => createHash('sha256').update(ids.map((id) => `${id}\0`).join(''), 'utf8').digest('hex');
+
 async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
@@ -424,7 +431,7 @@ describe('export runs', () => {
     });
     expect(log.entries[1]).toEqual(expect.objectContaining({
       action: 'export', messageIds: ['m-1', 'm-2', 'm-3', 'm-4', 'm-6', 'm-7'], messageCount: 6,
-      detail: { exportId: r.id, phase: 'complete', count: 6, sha256, bytes: body.length },
+      detail: { exportId: r.id, phase: 'complete', count: 6, sha256, bytes: body.length, idsRecorded: 6, idsSha256: idsDigest(['m-1', 'm-2', 'm-3', 'm-4', 'm-6', 'm-7']) },
     }));
   });
 
@@ -546,5 +553,192 @@ describe('export runs', () => {
     expect(Number(second.items[0]?.id)).toBe(ids[1]! - 1);
     expect(await getExport(db.sql, '999999')).toBeUndefined();
     expect(await getExport(db.sql, 'x')).toBeUndefined();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Every exported message on the access log (issue #5): not only the first MAX_LOGGED_MESSAGE_IDS
+
+describe('every message of an export is on the access log', () => {
+  const N = 2500;
+  const BULK = Date.parse('2024-06-01T00:00:00Z');
+  const officer = principalFor('officer', 'olivia');
+  let db: TestDatabase;
+  let store: AccessLogStore;
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    await ensureArchivePartitions(db.sql, new Date(BULK));
+    // bulk-1 … bulk-2500, a second apart; hashes are placeholders (the archive chain is not the point).
+    await db.sql`
+      INSERT INTO archive (ts, chain, chain_seq, stanza_id, from_jid, to_jid, from_bare, to_bare, type, body, raw, direction, verdict, matches, prev_hash, hash)
+      SELECT ${new Date(BULK).toISOString()}::timestamptz + i * interval '1 second', 'bulk', i, 'bulk-' || i,
+             'u' || (i % 7) || '@bulk.test/r', 'u' || ((i + 1) % 7) || '@bulk.test', 'u' || (i % 7) || '@bulk.test', 'u' || ((i + 1) % 7) || '@bulk.test',
+             'chat', 'message ' || i || ' ' || repeat('lorem ipsum ', 20), '<message/>', 'internal', 'allow', '[]'::jsonb, '\\x00'::bytea, sha256(int4send(i))
+      FROM generate_series(1, ${N}::int) AS i`;
+    store = createAccessLogStore(db.sql);
+  }, 60_000);
+  afterAll(async () => db?.close());
+
+  const bulkIds = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `bulk-${from + i}`);
+  const since = new Date(BULK);
+  const start = (accessLog: AccessLog = store, batchSize = 100) =>
+    startExport({ sql: db.sql, accessLog, principal: officer, ip: '192.0.2.7', filters: { since }, format: 'jsonl', domain: 'example.org', batchSize, now: new Date(BULK + (N + 1) * 1000) });
+  const whoSaw = async (id: string) => (await store.list({ limit: 100, messageId: id })).map((e) => ({ seq: e.seq, phase: e.detail.phase, exportId: e.detail.exportId }));
+  const recordedRows = async (exportId: string) =>
+    (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM export_messages WHERE export_id = ${exportId}::bigint`)[0]!.n;
+  /** As the table's owner can: switch the append-only triggers off, tamper, switch them on. */
+  const asOwner = async (tamper: () => Promise<unknown>) => {
+    await db.sql`ALTER TABLE export_messages DISABLE TRIGGER USER`;
+    try {
+      await tamper();
+    } finally {
+      await db.sql`ALTER TABLE export_messages ENABLE TRIGGER USER`;
+    }
+  };
+
+  let complete: { id: string; endSeq: string };
+  /** Once a destroyed stream's producer has stopped (no batch is being recorded any more). */
+  const closed = (stream: Readable) => (stream.closed ? Promise.resolve() : new Promise<void>((resolve) => stream.once('close', () => resolve())));
+
+  it('finds a 2500-message export by its 2400th message, through the start entry while it runs and the end entry once it is over', async () => {
+    const r = await start();
+    const body = await readAll(r.stream);
+    expect(body.toString('utf8').trimEnd().split('\n')).toHaveLength(N);
+    // Produced, not yet finished: the start entry stands for the export.
+    const [startEntry] = await store.list({ limit: 1, action: 'export' });
+    expect(startEntry?.detail).toEqual({ exportId: r.id, phase: 'start' });
+    expect(await whoSaw('bulk-2400')).toEqual([{ seq: startEntry!.seq, phase: 'start', exportId: r.id }]);
+    expect(await r.finish({ delivered: true })).toBe('complete');
+
+    const [end] = await store.list({ limit: 1, action: 'export' });
+    expect(end).toMatchObject({
+      actor: 'olivia', messageCount: N,
+      detail: { exportId: r.id, phase: 'complete', count: N, idsRecorded: N, idsSha256: idsDigest(bulkIds(1, N)) },
+    });
+    // Inline, the entry keeps the first MAX_LOGGED_MESSAGE_IDS; the lookup finds it for any of them.
+    expect(end!.messageIds).toEqual(bulkIds(1, MAX_LOGGED_MESSAGE_IDS));
+    for (const id of ['bulk-1', 'bulk-1000', 'bulk-1001', 'bulk-2400', `bulk-${N}`]) {
+      expect(await whoSaw(id)).toEqual([{ seq: end!.seq, phase: 'complete', exportId: r.id }]);
+    }
+    expect(await whoSaw('bulk-2501')).toEqual([]);
+    expect(await recordedRows(r.id)).toBe(N);
+    expect(await store.verify({ idsBatchSize: 700 })).toMatchObject({ ok: true, exportMessageIds: N });
+    complete = { id: r.id, endSeq: end!.seq };
+  });
+
+  it('records every batch before any of it is sent, so a cut-off export has each message begun on record', async () => {
+    const r = await start();
+    // Reads chunk by chunk: whatever has left, its ids were committed before.
+    let received = Buffer.alloc(0);
+    let chunks = 0;
+    for await (const chunk of r.stream) {
+      chunks++;
+      received = Buffer.concat([received, chunk as Buffer]);
+      const begun = received.toString('latin1').split('\n').length - (received[received.length - 1] === 10 ? 1 : 0);
+      expect(await recordedRows(r.id)).toBeGreaterThanOrEqual(begun);
+      if (received.length >= 200_000) break; // the client goes away
+    }
+    expect(chunks).toBeGreaterThan(2);
+    await closed(r.stream);
+    // The network took the first k messages and part of message k + 1.
+    const lines = received.toString('utf8').split('\n');
+    const k = lines.length - 10;
+    const within = Buffer.byteLength(lines.slice(0, k).join('\n') + '\n');
+    expect(await r.finish({ delivered: false, bytes: within, maxBytes: within + 10, failure: 'disconnected' })).toBe('failed');
+    const [end] = await store.list({ limit: 1, action: 'export' });
+    const recorded = await recordedRows(r.id);
+    expect(end).toMatchObject({ messageCount: k + 1, detail: { exportId: r.id, phase: 'failed', count: k, idsRecorded: recorded, idsSha256: idsDigest(bulkIds(1, recorded)) } });
+    // Begun: found by the failed export's end (and by the complete export before it).
+    expect((await whoSaw(`bulk-${k + 1}`)).map((e) => e.exportId)).toEqual([r.id, complete.id]);
+    // Recorded in its batch but never begun: the cut export does not claim it.
+    expect(recorded).toBeGreaterThan(k + 1);
+    expect((await whoSaw(`bulk-${k + 2}`)).map((e) => e.exportId)).toEqual([complete.id]);
+    expect((await store.verify()).ok).toBe(true);
+  });
+
+  it('sends nothing of a batch whose ids cannot be recorded', async () => {
+    await db.sql.unsafe(`CREATE FUNCTION export_messages_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'export_messages down (test)'; END $$`);
+    await db.sql`CREATE TRIGGER export_messages_down BEFORE INSERT ON export_messages FOR EACH STATEMENT EXECUTE FUNCTION export_messages_down()`;
+    try {
+      const r = await start(new RecordingAccessLog());
+      const got: Buffer[] = [];
+      await expect(
+        new Promise<void>((resolve, reject) => r.stream.on('data', (c: Buffer) => got.push(c)).once('end', resolve).once('error', reject)),
+      ).rejects.toThrow(/export_messages down/);
+      expect(got).toEqual([]);
+      expect(await r.finish({ delivered: false, bytes: 0, maxBytes: 0, failure: 'disconnected' })).toBe('failed');
+      expect((await getExport(db.sql, r.id))?.failure).toBe('error');
+    } finally {
+      await db.sql`DROP TRIGGER export_messages_down ON export_messages`;
+    }
+  });
+
+  it('seals at the next start what an export the process left running had recorded', async () => {
+    const r = await start(store, 100);
+    for await (const _ of r.stream) break;
+    await closed(r.stream);
+    const recorded = await recordedRows(r.id);
+    expect(recorded).toBeGreaterThan(0);
+    // The process "ends" without finish(); the next start settles its manifest.
+    expect(await failInterruptedExports(db.sql, store, 'main')).toEqual([r.id]);
+    const [end] = await store.list({ limit: 1, action: 'export' });
+    expect(end).toMatchObject({
+      actor: 'system', messageCount: recorded, messageIds: bulkIds(1, recorded),
+      detail: { exportId: r.id, phase: 'failed', failure: 'interrupted', idsRecorded: recorded, idsSha256: idsDigest(bulkIds(1, recorded)) },
+    });
+    expect((await whoSaw(`bulk-${recorded}`)).map((e) => e.exportId)).toContain(r.id);
+    expect((await store.verify()).ok).toBe(true);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of recorded ids in the database itself', async () => {
+    const sql = db.sql;
+    await expect(sql`UPDATE export_messages SET stanza_id = 'other' WHERE export_id = ${complete.id}::bigint AND ord = 2400`).rejects.toThrow(/append-only/);
+    await expect(sql`DELETE FROM export_messages WHERE export_id = ${complete.id}::bigint AND ord = 2400`).rejects.toThrow(/append-only/);
+    await expect(sql`TRUNCATE export_messages`).rejects.toThrow(/append-only/);
+    expect(await whoSaw('bulk-2400')).toContainEqual({ seq: complete.endSeq, phase: 'complete', exportId: complete.id });
+  });
+
+  it.each([
+    ['a recorded id removed', `DELETE FROM export_messages WHERE export_id = $1 AND ord = 2400`, /sealed 2500, export_messages holds 2499/],
+    ['an id changed', `UPDATE export_messages SET stanza_id = 'bulk-x' WHERE export_id = $1 AND ord = 2400`, /sealed 2500, export_messages holds 2500 with another digest/],
+    ['an id added', `INSERT INTO export_messages VALUES ($1, 2501, 'bulk-1')`, /sealed 2500, export_messages holds 2501/],
+    ['every id removed', `DELETE FROM export_messages WHERE export_id = $1`, /sealed 2500, export_messages holds none/],
+  ])('names the export\'s end entry in verify when the table is tampered with: %s', async (_, tamper, reason) => {
+    const [saved] = await db.sql<{ rows: { ord: string; stanza_id: string }[] }[]>`
+      SELECT coalesce(json_agg(json_build_object('ord', ord, 'stanza_id', stanza_id)), '[]'::json) AS rows FROM export_messages WHERE export_id = ${complete.id}::bigint`;
+    await asOwner(() => db.sql.unsafe(tamper, [complete.id]));
+    try {
+      const report = await store.verify({ idsBatchSize: 999 });
+      expect(report.ok).toBe(false);
+      expect(report.firstBroken).toEqual({ seq: complete.endSeq, reason: expect.stringMatching(reason) });
+    } finally {
+      // Put back as it was; verify passes again.
+      await asOwner(async () => {
+        await db.sql`DELETE FROM export_messages WHERE export_id = ${complete.id}::bigint`;
+        const rows = saved!.rows;
+        await db.sql`INSERT INTO export_messages SELECT ${complete.id}::bigint, ord, stanza_id FROM unnest(${rows.map((r) => r.ord)}::bigint[], ${rows.map((r) => r.stanza_id)}::text[]) AS t(ord, stanza_id)`;
+      });
+    }
+    expect((await store.verify()).ok).toBe(true);
+  });
+
+  it('reports ids recorded for an export no entry seals: added by hand, they would otherwise be taken as seen', async () => {
+    const before = await store.verify();
+    expect(before.ok).toBe(true);
+    // An export that ended long ago (a manifest that is not running) and one no entry names at all.
+    const [manifest] = await db.sql<{ id: string }[]>`
+      INSERT INTO exports (account, format, query, status) VALUES ('olivia', 'jsonl', '{}', 'failed') RETURNING id::text AS id`;
+    await store.record({ principal: officer, ip: '192.0.2.7', action: 'export', detail: { exportId: manifest!.id, phase: 'start' } });
+    const [startEntry] = await store.list({ limit: 1 });
+    await db.sql`INSERT INTO export_messages VALUES (${manifest!.id}::bigint, 1, 'bulk-7')`;
+    // The lookup takes the unsealed export's start entry at its word…
+    expect((await whoSaw('bulk-7')).map((e) => e.seq)).toContain(startEntry!.seq);
+    // …and verify says it cannot be checked.
+    expect((await store.verify()).firstBroken).toEqual({ seq: startEntry!.seq, reason: expect.stringMatching(/has 1 message ids recorded but no end entry sealing them/) });
+    await asOwner(() => db.sql`DELETE FROM export_messages WHERE export_id = ${manifest!.id}::bigint`);
+    await db.sql`INSERT INTO export_messages VALUES (987654321, 1, 'bulk-7')`;
+    expect((await store.verify()).firstBroken).toEqual({ seq: expect.any(String), reason: expect.stringMatching(/export_messages holds 1 message ids of export 987654321, which no entry of the log names/) });
+    await asOwner(() => db.sql`DELETE FROM export_messages WHERE export_id = 987654321`);
+    expect((await store.verify()).ok).toBe(true);
   });
 });

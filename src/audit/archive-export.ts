@@ -12,6 +12,12 @@
 // generator), so a slow client slows the walk instead of filling memory. LiveExports bounds how
 // many run at once.
 //
+// Every message is on the access log before it leaves (issue #5): each batch's stanza ids are
+// committed to export_messages (migrations/0013) before any of its messages is formatted into
+// the file — one INSERT … SELECT FROM unnest per batch, as the archive is read — and the end entry
+// seals them (count and SHA-256, MessageIdDigest), so "who saw message X" finds the export
+// whatever the message's place in it, also for an export cut off or interrupted.
+//
 // Complete means received: the run does not decide its own end. Whoever sends the file calls
 // finish() with what was delivered — the HTTP route once the response has been handed to the
 // network in full (trailers included) or the connection closed before — so a client that went
@@ -28,6 +34,7 @@ import { domainToASCII } from 'node:url';
 import type { Sql } from 'postgres';
 import type { Principal } from '../api/principal.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { MessageIdDigest } from './access-log.ts';
 import { MAX_LOGGED_MESSAGE_IDS, SYSTEM_PRINCIPAL, type AccessLog } from './access-log.types.ts';
 import { readArchive, type ArchiveCursor, type ArchiveRecord, type ArchiveSearchFilters, type ArchiveSearchQuery } from './archive-search.ts';
 
@@ -468,16 +475,38 @@ export async function failInterruptedExports(sql: Sql, accessLog: AccessLog, nod
     WHERE status = 'running' AND (node = ${node} OR node IS NULL)
     RETURNING id, account, format, query`;
   for (const r of rows) {
+    // What reached the client is unknown: the process that knew is gone. Every message it
+    // recorded may have (ids are recorded before their batch is sent), so the entry names them all.
+    const recorded = await recordedIds(sql, String(r.id));
     await accessLog.record({
       principal: SYSTEM_PRINCIPAL,
       ip: 'server',
       action: 'export',
       query: { ...r.query, format: r.format },
-      // What reached the client is unknown: the process that knew is gone.
-      detail: { exportId: String(r.id), phase: 'failed', failure: 'interrupted', account: r.account },
+      messageIds: recorded.first,
+      messageCount: recorded.digest.count,
+      detail: { exportId: String(r.id), phase: 'failed', failure: 'interrupted', account: r.account, ...sealOf(recorded.digest) },
     });
   }
   return rows.map((r) => String(r.id));
+}
+
+/** The end entry's seal over an export's recorded ids (checked by access-log verify). */
+const sealOf = (digest: MessageIdDigest) => ({ idsRecorded: digest.count, idsSha256: digest.hex() });
+
+/** An export's ids as export_messages holds them: their digest and the first MAX_LOGGED_MESSAGE_IDS. */
+async function recordedIds(sql: Sql, exportId: string, batchSize = 10_000): Promise<{ digest: MessageIdDigest; first: string[] }> {
+  const digest = new MessageIdDigest();
+  const first: string[] = [];
+  for (;;) {
+    const batch = await sql<{ stanza_id: string }[]>`
+      SELECT stanza_id FROM export_messages WHERE export_id = ${exportId}::bigint AND ord > ${digest.count} ORDER BY ord LIMIT ${batchSize}`;
+    for (const r of batch) {
+      if (first.length < MAX_LOGGED_MESSAGE_IDS) first.push(r.stanza_id);
+      digest.add(r.stanza_id);
+    }
+    if (batch.length < batchSize) return { digest, first };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -656,12 +685,22 @@ export class DeliveryMarks {
   }
 }
 
+/** startExport could not write the export's start to the access log: nothing was sent (the manifest says failed). */
+export class ExportNotRecordedError extends Error {
+  override readonly name = 'ExportNotRecordedError';
+
+  constructor(readonly exportId: string, cause: unknown) {
+    super(`export ${exportId} was not started: the access log could not record it (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+  }
+}
+
 /**
  * Starts an export: writes its manifest (running) and the access-log entry that says who
  * exported what — both before a byte is produced, so an export that is cut off is still on
- * record — and returns the stream. finish() writes the end: a second access-log entry with the
- * count, the SHA-256 and the first MAX_LOGGED_MESSAGE_IDS stanza ids (for a failed export: of the
- * messages wholly sent before it failed).
+ * record — and returns the stream. While it streams, each batch's stanza ids go to
+ * export_messages before the batch is sent. finish() writes the end: a second access-log entry
+ * with the count, the SHA-256, the first MAX_LOGGED_MESSAGE_IDS stanza ids (for a failed export:
+ * of the messages begun before it failed) and the seal over every id recorded.
  */
 export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
   const { sql, accessLog, principal, ip, format } = opts;
@@ -685,13 +724,29 @@ export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
     await accessLog.record({ principal, ip, action: 'export', query: { ...query, format }, detail: { exportId: id, phase: 'start' } });
   } catch (err) {
     await sql`UPDATE exports SET status = 'failed', failure = 'error', finished_at = clock_timestamp() WHERE id = ${id}::bigint`.catch(() => {});
-    throw err;
+    throw new ExportNotRecordedError(id, err);
   }
 
   let count = 0;
   let bytes = 0;
   const hash = createHash('sha256');
   const ids: string[] = [];
+  // The ids committed to export_messages so far; `sealed` once finish() has begun (the producer
+  // records no more), `recording` the insert in flight for finish() to wait for.
+  const recorded = new MessageIdDigest();
+  let sealed = false;
+  let recording: Promise<unknown> = Promise.resolve();
+  const recordBatch = (batch: readonly ArchiveRecord[]): Promise<void> => {
+    const stanzaIds = batch.map((r) => r.message.id);
+    const done = sql`
+      INSERT INTO export_messages (export_id, ord, stanza_id)
+      SELECT ${id}::bigint, ${recorded.count}::bigint + t.ord, t.stanza_id
+      FROM unnest(${stanzaIds}::text[]) WITH ORDINALITY AS t(stanza_id, ord)`.then(() => {
+      for (const s of stanzaIds) recorded.add(s);
+    });
+    recording = done.catch(() => {});
+    return done;
+  };
   const marks = new DeliveryMarks();
   let result: ExportResult | undefined;
   let producerFailed = false;
@@ -728,6 +783,10 @@ export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
         return emit(chunk);
       };
       for await (const batch of empty ? [] : walkArchive(sql, filters, batchSize)) {
+        // The run has ended (the client went away): nothing more is sent, so nothing more is recorded.
+        if (sealed) return;
+        // On the record before any of it can leave: a batch whose ids cannot be recorded fails the export unsent.
+        await recordBatch(batch);
         for (const r of batch) {
           const message = Buffer.from(formatter.message(r), 'utf8');
           if (ids.length < MAX_LOGGED_MESSAGE_IDS) ids.push(r.message.id);
@@ -754,18 +813,25 @@ export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
 
   const finish = (delivery: ExportDelivery): Promise<ExportStatus> =>
     (finishing ??= (async (): Promise<ExportStatus> => {
+      // No batch is recorded from here on; one being recorded is waited for (its rows are then
+      // sealed with the rest, whether or not any of it was sent).
+      sealed = true;
+      await recording;
+      const seal = sealOf(recorded);
       const end = result;
       const complete = delivery.delivered && end !== undefined;
       let status: ExportStatus = complete ? 'complete' : 'failed';
+      // The access-log entry before the manifest (which is written either way: it says what the
+      // client got): a manifest that no longer says running has its end logged, or logging it
+      // failed — which access-log verify then reports, as it relies on this order.
       try {
         if (complete) {
-          await sql`
-            UPDATE exports SET status = 'complete', message_count = ${end.count}, sha256 = ${end.sha256}, bytes = ${end.bytes}, finished_at = clock_timestamp()
-            WHERE id = ${id}::bigint`;
           await accessLog.record({
             principal, ip, action: 'export', query: { ...query, format }, messageIds: ids, messageCount: end.count,
-            detail: { exportId: id, phase: 'complete', count: end.count, sha256: end.sha256, bytes: end.bytes },
-          });
+            detail: { exportId: id, phase: 'complete', count: end.count, sha256: end.sha256, bytes: end.bytes, ...seal },
+          }).finally(() => sql`
+            UPDATE exports SET status = 'complete', message_count = ${end.count}, sha256 = ${end.sha256}, bytes = ${end.bytes}, finished_at = clock_timestamp()
+            WHERE id = ${id}::bigint`);
         } else {
           const failure: ExportFailure = producerFailed || delivery.delivered ? 'error' : delivery.failure;
           const clamp = (n: number) => Math.max(0, Math.min(n, bytes));
@@ -773,13 +839,12 @@ export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
           const sentBytes = delivery.delivered ? bytes : clamp(delivery.bytes);
           const sentCount = marks.countWithin(sentBytes);
           const seen = marks.startedWithin(delivery.delivered ? bytes : clamp(Math.max(delivery.maxBytes, delivery.bytes)));
-          await sql`
-            UPDATE exports SET status = 'failed', failure = ${failure}, message_count = ${sentCount}, bytes = ${sentBytes}, finished_at = clock_timestamp()
-            WHERE id = ${id}::bigint`;
           await accessLog.record({
             principal, ip, action: 'export', query: { ...query, format }, messageIds: ids.slice(0, seen), messageCount: seen,
-            detail: { exportId: id, phase: 'failed', failure, count: sentCount, bytes: sentBytes },
-          });
+            detail: { exportId: id, phase: 'failed', failure, count: sentCount, bytes: sentBytes, ...seal },
+          }).finally(() => sql`
+            UPDATE exports SET status = 'failed', failure = ${failure}, message_count = ${sentCount}, bytes = ${sentBytes}, finished_at = clock_timestamp()
+            WHERE id = ${id}::bigint`);
         }
       } catch (err) {
         status = 'failed';

@@ -18,7 +18,8 @@ export function Excerpt({ incident }: { incident: Incident }) {
   );
 }
 
-export function IncidentRow({ incident, selected, onOpen, onHover }: { incident: Incident; selected: boolean; onOpen: () => void; onHover?: () => void }) {
+/** `href`: where the row leads — its time is a link to it, so Tab reaches every row as well as j/k. */
+export function IncidentRow({ incident, selected, href, onOpen, onHover }: { incident: Incident; selected: boolean; href: string; onOpen: () => void; onHover?: () => void }) {
   return (
     <li
       class={`row incident-row${selected ? ' selected' : ''}${incident.status === 'resolved' ? ' is-resolved' : ''}`}
@@ -31,7 +32,9 @@ export function IncidentRow({ incident, selected, onOpen, onHover }: { incident:
         <SeverityBadge severity={incident.severity} />
       </span>
       <span class="cell when" title={`${formatTime(incident.messageTs)} (${ago(incident.messageTs)})`}>
-        {formatTime(incident.messageTs)}
+        <a class="row-link" href={href} onClick={(e) => e.stopPropagation()}>
+          {formatTime(incident.messageTs)}
+        </a>
       </span>
       <span class="cell who">
         {incident.from} <span class="arrow">→</span> {incident.to}

@@ -192,10 +192,10 @@ export function ChainCheck() {
 export const headText = (head: AccessLogHead) => `access log head: seq ${head.seq}, hash ${head.hash}, at ${head.at}`;
 
 /** The chain's newest entry, to note down (copy) and check later. */
-export function HeadLine({ head }: { head: AccessLogHead }) {
+export function HeadLine({ head, label = 'Head:' }: { head: AccessLogHead; label?: string }) {
   return (
     <span class="head-line" data-testid="access-log-head">
-      Head: <span class="mono">#{head.seq}</span> <code class="hash" title={head.hash}>{head.hash.slice(0, 16)}…</code> <span class="muted">{formatTime(head.at)}</span>{' '}
+      {label} <span class="mono">#{head.seq}</span> <code class="hash" title={head.hash}>{head.hash.slice(0, 16)}…</code> <span class="muted">{formatTime(head.at)}</span>{' '}
       <CopyButton text={headText(head)} label="Copy head" title="Copies the head's seq, hash and time: keep them outside Warden, check them later on Verify" />
     </span>
   );

@@ -12,7 +12,7 @@ import { ProblemBox } from '../components/problem.tsx';
 import { useListNavigation } from '../components/selection.ts';
 import { formatTime } from '../format.ts';
 import { useKeys } from '../keys.ts';
-import { navigate, type Route } from '../router.ts';
+import { href, navigate, type Route } from '../router.ts';
 import type { Incident, Page, Problem } from '../types.ts';
 
 const HOLDS_KEY = 'holds';
@@ -70,7 +70,11 @@ export function HoldsPage({ route: _route }: { route: Route }) {
             <span class="cell sev">
               <SeverityBadge severity={incident.severity} />
             </span>
-            <span class="cell when">{formatTime(incident.messageTs)}</span>
+            <span class="cell when">
+              <a class="row-link" href={href(`/incidents/${encodeURIComponent(incident.id)}`, { hold: 'held' })} onClick={(e) => e.stopPropagation()}>
+                {formatTime(incident.messageTs)}
+              </a>
+            </span>
             <span class="cell who">
               {incident.from} <span class="arrow">→</span> {incident.to}
             </span>

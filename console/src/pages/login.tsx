@@ -1,7 +1,7 @@
 // Login: POST /api/v1/auth/login. The server sets the HttpOnly session cookie; the answer's
 // CSRF token stays in memory (session.ts). After a session ended under the person, the same
 // account logs in again in a dialog over the (hidden) page they were on.
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import { problemFrom } from '../api.ts';
 import { Modal } from '../components/modal.tsx';
 import { ProblemBox } from '../components/problem.tsx';
@@ -58,6 +58,7 @@ export function ReloginDialog({ username }: { username: string }) {
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<Problem | null>(null);
+  const passwordRef = useRef<HTMLInputElement>(null);
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -69,6 +70,7 @@ export function ReloginDialog({ username }: { username: string }) {
       setProblem(problemFrom(err));
       setPassword('');
       setBusy(false);
+      passwordRef.current?.focus();
     }
   };
 
@@ -83,7 +85,7 @@ export function ReloginDialog({ username }: { username: string }) {
         <input type="hidden" name="username" autoComplete="username" value={username} />
         <label>
           Password for {username}
-          <input name="password" type="password" autoComplete="current-password" required data-autofocus value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          <input ref={passwordRef} name="password" type="password" autoComplete="current-password" required data-autofocus value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
         </label>
         <div class="button-row">
           <button type="submit" class="primary" disabled={busy || password === ''}>

@@ -72,9 +72,10 @@ export function QueuePage({ route, me }: { route: Route; me: Me }) {
   const filters = queueFilters(route);
   const key = queueKey(filters, me);
   const list = usePaged<Incident>(key, (cursor) => fetchQueuePage(filters, me, cursor), { idOf: incidentId });
+  const incidentQuery = { ...filters, status: filters.status === 'open' ? '' : filters.status };
   const open = (index: number) => {
     const incident = list.items[index];
-    if (incident) navigate(`/incidents/${encodeURIComponent(incident.id)}`, { ...filters, status: filters.status === 'open' ? '' : filters.status });
+    if (incident) navigate(`/incidents/${encodeURIComponent(incident.id)}`, incidentQuery);
   };
   const nav = useListNavigation(key, list.items.length, open, () => void list.loadMore(), list.items.map(incidentId));
   useKeys({ r: () => void list.refresh(), '/': () => navigate('/search') });
@@ -115,7 +116,13 @@ export function QueuePage({ route, me }: { route: Route; me: Me }) {
       {list.loaded && list.items.length === 0 && !list.problem && <p class="empty">No incidents match these filters.</p>}
       <ol class="rows" ref={nav.attach} aria-label="Incidents">
         {list.items.map((incident, index) => (
-          <IncidentRow key={incident.id} incident={incident} selected={index === nav.selected} onOpen={() => open(index)} />
+          <IncidentRow
+            key={incident.id}
+            incident={incident}
+            selected={index === nav.selected}
+            href={href(`/incidents/${encodeURIComponent(incident.id)}`, incidentQuery)}
+            onOpen={() => open(index)}
+          />
         ))}
       </ol>
       <footer class="list-foot">

@@ -160,7 +160,7 @@ function NotedHeadCheck() {
           )}
           {result.report.head && (
             <div class="small muted">
-              The log now ends at: <HeadLine head={result.report.head} />
+              <HeadLine head={result.report.head} label="The log now ends at" />
             </div>
           )}
         </div>

@@ -103,7 +103,7 @@ describe('GET /api/v1/access-log/verify', () => {
     const [newest] = await store.list({ limit: 1 });
     // The verification's own entry comes right after the head it reported.
     expect(newest).toMatchObject({ action: 'access-log.verify', actor: 'audrey', detail: { ok: true, headSeq: report.head!.seq } });
-    expect(report).toEqual({ ok: true, rows: Number(report.head!.seq), head: { seq: String(Number(newest!.seq) - 1), hash: expect.stringMatching(/^[0-9a-f]{64}$/), at: expect.any(String) } });
+    expect(report).toEqual({ ok: true, rows: Number(report.head!.seq), exportMessageIds: 0, head: { seq: String(Number(newest!.seq) - 1), hash: expect.stringMatching(/^[0-9a-f]{64}$/), at: expect.any(String) } });
     const [headEntry] = await store.list({ limit: 1, beforeSeq: newest!.seq });
     expect(report.head).toEqual({ seq: headEntry!.seq, hash: headEntry!.hash, at: headEntry!.at.toISOString() });
   });

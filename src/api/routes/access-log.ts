@@ -3,6 +3,10 @@
 // too, so an auditor's own looking is on the record; either is refused (503) when that entry
 // cannot be written.
 //
+// ?messageId= finds every entry that named the message: inline in message_ids, or as one of an
+// export's messages (export_messages, however many the export held; see audit/access-log.ts).
+// Verify also checks each export's recorded ids against the digest its end entry sealed.
+//
 // The chain alone cannot show its newest entries cut off, or a suffix rewritten with fresh
 // (unkeyed) hashes. So verify answers the head — the newest entry's seq and hash — for the
 // auditor to keep outside the database, and ?expectSeq=&expectHash= checks later that a head
@@ -50,6 +54,8 @@ const verifySchema = {
   properties: {
     ok: { type: 'boolean' },
     rows: { type: 'integer' },
+    // Stanza ids of exports (export_messages) checked against the digests their end entries sealed.
+    exportMessageIds: { type: 'integer' },
     // Keep it outside the database; pass it back as expectSeq/expectHash to detect a cut or a rewrite.
     head: {
       type: ['object', 'null'],
@@ -149,7 +155,7 @@ export function accessLogRoutes(deps: AccessLogRoutesDeps): FastifyPluginAsync {
             ip: request.ip,
             action: 'access-log.verify',
             query: { ...request.query },
-            detail: { ok: report.ok, rows: report.rows, headSeq: report.head?.seq ?? null, ...(report.firstBroken && { firstBroken: report.firstBroken }) },
+            detail: { ok: report.ok, rows: report.rows, exportMessageIds: report.exportMessageIds, headSeq: report.head?.seq ?? null, ...(report.firstBroken && { firstBroken: report.firstBroken }) },
           },
           deps.log,
         );

@@ -16,8 +16,9 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Sql } from 'postgres';
 import type { AccessLog } from '../../audit/access-log.types.ts';
-import { EXPORT_FORMATS, LiveExports, getExport, listExports, startExport, type ExportFormat, type ExportRun } from '../../audit/archive-export.ts';
+import { EXPORT_FORMATS, ExportNotRecordedError, LiveExports, getExport, listExports, startExport, type ExportFormat, type ExportRun } from '../../audit/archive-export.ts';
 import type { Logger } from '../../log.ts';
+import { accessLogUnavailable } from '../access-log-unavailable.ts';
 import { ApiProblem, notFound, problemSchema } from '../errors.ts';
 import { bigintIdSchema, decodePageCursor, idCursorSchema, isBigintId, limitSchema, nextPageCursor, pageSchema } from '../pagination.ts';
 import { principalOf } from '../principal.ts';
@@ -125,6 +126,7 @@ export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
             },
             400: problemSchema,
             429: problemSchema,
+            503: problemSchema,
           },
         },
       },
@@ -154,7 +156,12 @@ export function exportRoutes(deps: ExportRoutesDeps): FastifyPluginAsync {
           });
         } catch (err) {
           live.release();
-          throw err;
+          if (!(err instanceof ExportNotRecordedError)) throw err;
+          // Not on the record, so not sent: the 503 every unloggable read gets, not a 500.
+          deps.log?.error('access log: could not record; export refused', { exportId: err.exportId, actor: principalOf(request).actor, error: String(err.cause) });
+          const problem = accessLogUnavailable();
+          problem.cause = err;
+          throw problem;
         }
         live.track(run);
         deliverExport(run, reply.raw, () => live.stopping);
