@@ -268,7 +268,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         plugin: loginRoutes({ accounts: consoleAccounts, sessions: consoleSessions, accessLog, throttle: new LoginThrottle({ maxFailures: config.loginMaxFailures }), credentials, log }),
       },
       { prefix: '/v1/accounts', plugin: accountsRoutes({ accounts: consoleAccounts, tokens, accessLog }) },
-      { prefix: '/v1/tokens', plugin: tokensRoutes({ tokens, accounts: consoleAccounts, accessLog }) },
+      { prefix: '/v1/tokens', plugin: tokensRoutes({ tokens, accounts: consoleAccounts, accessLog, log }) },
       { prefix: '/v1/access-log', plugin: accessLogRoutes({ store: accessLog, log }) },
       { prefix: '/v1/rules', plugin: rulesRoutes({ rules, policy, normalizeLocalpart }) },
       { prefix: '/v1/groups', plugin: groupsRoutes({ rules, policy, normalizeLocalpart }) },

@@ -45,6 +45,18 @@ async function call(path: string, c: Call = {}): Promise<{ status: number; json:
 }
 const admin = () => t.adminToken;
 
+/** Runs `fn` while every insert into access_log fails, as when the log's table cannot be written. */
+async function whileAccessLogDown<T>(fn: () => Promise<T>): Promise<T> {
+  await t.db.sql.unsafe(`CREATE FUNCTION access_log_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'down (test)'; END $$`);
+  await t.db.sql`CREATE TRIGGER access_log_down BEFORE INSERT ON access_log FOR EACH STATEMENT EXECUTE FUNCTION access_log_down()`;
+  try {
+    return await fn();
+  } finally {
+    await t.db.sql`DROP TRIGGER access_log_down ON access_log`;
+    await t.db.sql`DROP FUNCTION access_log_down()`;
+  }
+}
+
 async function login(username: string, password: string, more: Omit<Call, 'method' | 'body'> = {}) {
   const res = await call('/api/v1/auth/login', { ...more, method: 'POST', body: { username, password } });
   const setCookie = res.headers.get('set-cookie') ?? '';
@@ -193,9 +205,7 @@ describe('console login', () => {
 
   it('refuses a login or logout it cannot record (503), handing out no session and ending none', async () => {
     const { cookie, json } = await login('audrey', 'audrey-long-password');
-    await t.db.sql.unsafe(`CREATE FUNCTION access_log_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'down (test)'; END $$`);
-    await t.db.sql`CREATE TRIGGER access_log_down BEFORE INSERT ON access_log FOR EACH STATEMENT EXECUTE FUNCTION access_log_down()`;
-    try {
+    await whileAccessLogDown(async () => {
       const sessionCount = async () => (await t.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM console_sessions WHERE account = 'audrey'`)[0]?.n;
       const before = await sessionCount();
       const refused = await login('audrey', 'audrey-long-password');
@@ -205,10 +215,7 @@ describe('console login', () => {
       expect(await sessionCount()).toBe(before);
       expect((await call('/api/v1/auth/logout', { method: 'POST', cookie, csrf: json.csrfToken })).status).toBe(503);
       expect((await call('/api/v1/auth/me', { cookie })).status).toBe(200);
-    } finally {
-      await t.db.sql`DROP TRIGGER access_log_down ON access_log`;
-      await t.db.sql`DROP FUNCTION access_log_down()`;
-    }
+    });
     expect((await call('/api/v1/auth/logout', { method: 'POST', cookie, csrf: json.csrfToken })).status).toBe(204);
   });
 
@@ -322,6 +329,22 @@ describe('API tokens', () => {
     const after = await call('/api/v1/auth/me', { token });
     expect(after.status).toBe(401);
     expect(after.headers.get('www-authenticate')).toContain('invalid_token');
+  });
+
+  it('are neither made nor revoked off the record: 503 when the access log cannot be written', async () => {
+    const count = async () => (await t.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM admin_tokens WHERE account = 'olivia'`)[0]?.n;
+    const before = await count();
+    const refused = await whileAccessLogDown(() => call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'olivia' } }));
+    expect(refused.status).toBe(503);
+    expect(refused.json).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable' });
+    expect(refused.json.token).toBeUndefined();
+    expect(await count()).toBe(before);
+    const made = await call('/api/v1/tokens', { method: 'POST', token: admin(), body: { account: 'olivia' } });
+    expect(made.status).toBe(201);
+    const revoke = await whileAccessLogDown(() => call(`/api/v1/tokens/${made.json.id}`, { method: 'DELETE', token: admin() }));
+    expect(revoke.status).toBe(503);
+    expect((await call('/api/v1/auth/me', { token: made.json.token })).status).toBe(200);
+    expect((await call(`/api/v1/tokens/${made.json.id}`, { method: 'DELETE', token: admin() })).status).toBe(204);
   });
 
   it('expire', async () => {

@@ -6,7 +6,7 @@
 // A revoked bootstrap token's hash is remembered (migrations/0010), so ADMIN_TOKEN, which is
 // stored again at every start, stays revoked once revoked.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import type { Role } from '../api/principal.ts';
 
 export interface ApiTokenInfo {
@@ -39,8 +39,14 @@ export interface ApiTokenStore {
   add(token: string, label: string, opts?: { account?: string; expiresAt?: Date; createdBy?: string }): Promise<string | undefined>;
   /** ADMIN_TOKEN at start: stores it unless it is already valid or was revoked (which it stays). */
   ensureBootstrap(token: string, label: string): Promise<BootstrapTokenState>;
-  /** A new random token for `account`; the token is returned once and only its hash is kept. */
-  create(opts: { account: string; label: string; createdBy: string; expiresAt?: Date }): Promise<{ token: string; info: ApiTokenInfo }>;
+  /**
+   * A new random token for `account`; the token is returned once and only its hash is kept.
+   * `inTransaction` runs before the commit (the access-log entry): if it throws, there is no token.
+   */
+  create(
+    opts: { account: string; label: string; createdBy: string; expiresAt?: Date },
+    inTransaction?: (tx: TransactionSql, info: ApiTokenInfo) => Promise<void>,
+  ): Promise<{ token: string; info: ApiTokenInfo }>;
   /** What the token grants, or undefined (unknown, revoked, expired). Positive answers are cached briefly. */
   lookup(token: string): Promise<TokenGrant | undefined>;
   /** True when the token is valid (any account). */
@@ -51,8 +57,10 @@ export interface ApiTokenStore {
   /**
    * Deletes the token; false when there was none. Takes effect at once in this process. A
    * bootstrap token's hash is remembered with `revokedBy`, so it can never be stored again.
+   * `inTransaction` runs only when a token was deleted, before the commit; if it throws, the
+   * token stays valid.
    */
-  revoke(id: string, revokedBy?: string): Promise<boolean>;
+  revoke(id: string, revokedBy?: string, inTransaction?: (tx: TransactionSql) => Promise<void>): Promise<boolean>;
   count(): Promise<number>;
   /** Forgets cached grants (after deleting an account, whose tokens the database removed). */
   clearCache(): void;
@@ -156,14 +164,19 @@ export function createApiTokenStore(sql: Sql, opts: ApiTokenStoreOptions = {}): 
       if ((await lookup(token)) !== undefined) return 'valid';
       return (await add(token, label)) === undefined ? 'revoked' : 'added';
     },
-    async create({ account, label, expiresAt, createdBy }) {
+    async create({ account, label, expiresAt, createdBy }, inTransaction) {
       const token = generateToken();
-      const [row] = await sql<InfoRow[]>`
-        INSERT INTO admin_tokens (token_hash, label, account, expires_at, created_by)
-        VALUES (${hashToken(token)}, ${label}, ${account}, ${expiresAt ?? null}, ${createdBy})
-        RETURNING id, account, label, created_at, created_by, expires_at, last_used_at`;
-      if (row === undefined) throw new Error('token insert returned no row');
-      return { token, info: toInfo(row) };
+      const info = await sql.begin(async (tx) => {
+        const [row] = await tx<InfoRow[]>`
+          INSERT INTO admin_tokens (token_hash, label, account, expires_at, created_by)
+          VALUES (${hashToken(token)}, ${label}, ${account}, ${expiresAt ?? null}, ${createdBy})
+          RETURNING id, account, label, created_at, created_by, expires_at, last_used_at`;
+        if (row === undefined) throw new Error('token insert returned no row');
+        const made = toInfo(row);
+        await inTransaction?.(tx, made);
+        return made;
+      });
+      return { token, info };
     },
     lookup,
     async verify(token) {
@@ -183,19 +196,23 @@ export function createApiTokenStore(sql: Sql, opts: ApiTokenStoreOptions = {}): 
         ORDER BY id LIMIT ${limit}`;
       return rows.map(toInfo);
     },
-    async revoke(id, revokedBy = 'unknown') {
+    async revoke(id, revokedBy = 'unknown', inTransaction) {
       if (!isTokenId(id)) return false;
-      const rows = await sql`
-        WITH gone AS (DELETE FROM admin_tokens WHERE id = ${id} RETURNING token_hash, account),
-        remembered AS (
-          INSERT INTO revoked_bootstrap_tokens (token_hash, revoked_by)
-          SELECT token_hash, ${revokedBy} FROM gone WHERE account IS NULL
-          ON CONFLICT (token_hash) DO NOTHING
-        )
-        SELECT 1 FROM gone`;
+      const revoked = await sql.begin(async (tx) => {
+        const rows = await tx`
+          WITH gone AS (DELETE FROM admin_tokens WHERE id = ${id} RETURNING token_hash, account),
+          remembered AS (
+            INSERT INTO revoked_bootstrap_tokens (token_hash, revoked_by)
+            SELECT token_hash, ${revokedBy} FROM gone WHERE account IS NULL
+            ON CONFLICT (token_hash) DO NOTHING
+          )
+          SELECT 1 FROM gone`;
+        if (rows.length === 1) await inTransaction?.(tx);
+        return rows.length === 1;
+      });
       // The cache is keyed by token hash, which we no longer know: drop it all (revocations are rare).
       cache.clear();
-      return rows.length === 1;
+      return revoked;
     },
     async count() {
       const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM admin_tokens`;

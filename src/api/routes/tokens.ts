@@ -7,7 +7,9 @@
 // does its token.create access-log entry, so a token an admin minted for an officer is known.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ConsoleAccountStore } from '../../accounts/account-store.ts';
-import type { AccessLog } from '../../audit/access-log.types.ts';
+import type { TransactionalAccessLog } from '../../audit/access-log.types.ts';
+import type { Logger } from '../../log.ts';
+import { recordInOrRefuse } from '../access-log-unavailable.ts';
 import { isTokenId, type ApiTokenInfo, type ApiTokenStore } from '../../storage/api-token-store.ts';
 import { forbidden } from '../auth.ts';
 import { badRequest, notFound, problemSchema } from '../errors.ts';
@@ -18,7 +20,9 @@ import { instantParam } from '../search-filters.ts';
 export interface TokensRoutesDeps {
   readonly tokens: ApiTokenStore;
   readonly accounts: ConsoleAccountStore;
-  readonly accessLog: AccessLog;
+  /** Creations and revocations are recorded in their own transaction. */
+  readonly accessLog: TransactionalAccessLog;
+  readonly log?: Logger;
   /** Lifetime of a token created without expiresAt (TOKEN_LIFETIME_DAYS). Default 90 days. */
   readonly defaultLifetimeMs?: number;
   /** Farthest expiresAt accepted (TOKEN_MAX_LIFETIME_DAYS). Default 365 days. */
@@ -93,9 +97,16 @@ export function tokensRoutes(deps: TokensRoutesDeps): FastifyPluginAsync {
         if (expiresAt.getTime() > t + maxLifetimeMs) throw badRequest(`expiresAt: at most ${maxDays} days ahead (TOKEN_MAX_LIFETIME_DAYS).`);
         if ((await deps.accounts.get(account)) === undefined) throw notFound(`There is no console account ${account}.`, 'urn:warden:problem:user-not-found', 'No such account');
         const createdBy = principal.actor;
-        const { token, info } = await deps.tokens.create({ account, label: label ?? `created by ${createdBy}`, createdBy, expiresAt });
-        // The entry's actor is the creator; account names whose token it is (another's when an admin mints it).
-        await deps.accessLog.record({ principal, ip: request.ip, action: 'token.create', query: { account, tokenId: info.id, createdBy, expiresAt: info.expiresAt?.toISOString() ?? null } });
+        // The entry's actor is the creator; account names whose token it is (another's when an admin
+        // mints it). Token and entry commit together: no token off the record (503 instead).
+        const { token, info } = await deps.tokens.create({ account, label: label ?? `created by ${createdBy}`, createdBy, expiresAt }, (tx, made) =>
+          recordInOrRefuse(
+            deps.accessLog,
+            tx,
+            { principal, ip: request.ip, action: 'token.create', query: { account, tokenId: made.id, createdBy, expiresAt: made.expiresAt?.toISOString() ?? null } },
+            deps.log,
+          ),
+        );
         return reply.code(201).header('Cache-Control', 'no-store').send({ ...toJson(info), token });
       },
     );
@@ -133,8 +144,10 @@ export function tokensRoutes(deps: TokensRoutesDeps): FastifyPluginAsync {
         const { id } = request.params;
         const info = await deps.tokens.get(id);
         if (info === undefined || !canManage(principal, info.account)) throw noSuchToken(id);
-        if (!(await deps.tokens.revoke(id, principal.actor))) throw noSuchToken(id);
-        await deps.accessLog.record({ principal, ip: request.ip, action: 'token.revoke', query: { tokenId: id, account: info.account ?? null } });
+        const revoked = await deps.tokens.revoke(id, principal.actor, (tx) =>
+          recordInOrRefuse(deps.accessLog, tx, { principal, ip: request.ip, action: 'token.revoke', query: { tokenId: id, account: info.account ?? null } }, deps.log),
+        );
+        if (!revoked) throw noSuchToken(id);
         return reply.code(204).send();
       },
     );
