@@ -355,7 +355,6 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     const active = await call('/api/v1/legal-holds?active=true', t.tokens.officer);
     expect(active.json.items[0]).toMatchObject({ kind: 'user', jid: 'alice@localhost', createdBy: OFFICER.username, releasedAt: null });
     expect(active.json.items.filter((h: { reason: string }) => h.reason.startsWith('诉讼保全'))).toHaveLength(1); // placed once
-    await shot(page, 'legal-holds');
     // A reason of only spaces: the server's words are shown.
     await page.fill('form.new-hold input[name=jid]', 'bob');
     await page.fill('form.new-hold input[name=reason]', '   ');
@@ -374,6 +373,10 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     const releasedRow = page.locator('tr.legal-hold-row.is-released', { hasText: '诉讼保全' });
     await releasedRow.waitFor();
     expect(await releasedRow.locator('[data-testid=release-reason]').textContent()).toBe('案件已和解 (matter settled)');
+    // All: the standing hold and the released one, with who released it, when and why.
+    await page.click('a.chip:text-is("All")');
+    await page.waitForFunction(() => document.querySelectorAll('tr.legal-hold-row').length === 2);
+    await shot(page, 'legal-holds');
     const released = await call('/api/v1/legal-holds?active=false', t.tokens.officer);
     expect(released.json.items).toEqual([expect.objectContaining({ jid: 'alice@localhost', releasedBy: OFFICER.username, releaseReason: '案件已和解 (matter settled)' })]);
 

@@ -9,7 +9,7 @@ import { ProblemBox } from '../components/problem.tsx';
 import { useListNavigation } from '../components/selection.ts';
 import { compactJson, formatTime, isoToLocalInput, localInputToIso, localInputZone } from '../format.ts';
 import { useKeys } from '../keys.ts';
-import { navigate, param, type Route } from '../router.ts';
+import { href, navigate, param, type Route } from '../router.ts';
 import { ACCESS_ACTIONS, type AccessLogEntry, type AccessLogHead, type AccessLogVerify, type Page, type Problem } from '../types.ts';
 
 /** Exactly the filters GET /api/v1/access-log declares (it refuses any other with a 400). */
@@ -73,71 +73,80 @@ export function AccessLogPage({ route }: { route: Route }) {
       {list.loaded && list.items.length === 0 && !list.problem && <p class="empty">No entries match.</p>}
       {list.items.length > 0 && (
         <div class="table-scroll">
-        <table class="grid log" ref={nav.attach}>
-          <thead>
-            <tr>
-              <th class="num">#</th>
-              <th>When</th>
-              <th>Actor</th>
-              <th>Role</th>
-              <th>Via</th>
-              <th title="The API token used: tells an account's own token from one an administrator made for it">Token</th>
-              <th>IP</th>
-              <th>Action</th>
-              <th>Query / detail</th>
-              <th class="num">Messages</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.items.map((entry, index) => {
-              const open = expanded === String(entry.seq);
-              return [
-                <tr key={entry.seq} class={`clickable${index === nav.selected ? ' selected' : ''}`} aria-selected={index === nav.selected} data-action={entry.action} onClick={() => toggle(index)}>
-                  <td class="num mono">
-                    <button type="button" class="link mono" aria-expanded={open} title="Details (Enter)" onClick={(e) => { e.stopPropagation(); toggle(index); }}>
-                      {entry.seq}
-                    </button>
-                  </td>
-                  <td class="nowrap">{formatTime(entry.at)}</td>
-                  <td>{entry.actor}</td>
-                  <td>{entry.role}</td>
-                  <td>{entry.via}</td>
-                  <td class="mono" data-testid="token-id">
-                    {entry.tokenId === null ? (
-                      ''
-                    ) : (
-                      <a href={`#/access-log?tokenId=${encodeURIComponent(entry.tokenId)}`} title="Everything done with this token" onClick={(e) => e.stopPropagation()}>
-                        {entry.tokenId}
-                      </a>
-                    )}
-                  </td>
-                  <td class="mono">{entry.ip}</td>
-                  <td>
-                    <span class={`action action-${entry.action.replace(/\W/g, '-')}`}>{entry.action}</span>
-                  </td>
-                  <td class="mono clip">{[compactJson(entry.query), compactJson(entry.detail)].filter((s) => s).join(' ')}</td>
-                  <td class="num">{Number(entry.messageCount) > 0 ? entry.messageCount : ''}</td>
-                </tr>,
-                open && (
-                  <tr key={`${entry.seq}-more`} class="expanded">
-                    <td colSpan={10}>
-                      <dl class="facts">
-                        <dt>Query</dt>
-                        <dd class="mono">{JSON.stringify(entry.query)}</dd>
-                        <dt>Detail</dt>
-                        <dd class="mono">{JSON.stringify(entry.detail)}</dd>
-                        <dt>Message ids</dt>
-                        <dd class="mono">{entry.messageIds.join(' ') || '–'}</dd>
-                        <dt>Hash</dt>
-                        <dd class="mono">{entry.hash}</dd>
-                      </dl>
+          <table class="grid log" ref={nav.attach}>
+            <thead>
+              <tr>
+                <th class="num">#</th>
+                <th>When</th>
+                <th>Actor</th>
+                <th>Role</th>
+                <th>Via</th>
+                <th title="The API token used: tells an account's own token from one an administrator made for it">Token</th>
+                <th>IP</th>
+                <th>Action</th>
+                <th>Query / detail</th>
+                <th class="num">Messages</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.items.map((entry, index) => {
+                const open = expanded === String(entry.seq);
+                return [
+                  <tr key={entry.seq} class={`clickable${index === nav.selected ? ' selected' : ''}`} aria-selected={index === nav.selected} data-action={entry.action} onClick={() => toggle(index)}>
+                    <td class="num mono">
+                      <button
+                        type="button"
+                        class="link mono"
+                        aria-expanded={open}
+                        title="Details (Enter)"
+                        onClick={(e) => {
+                          e.stopPropagation();
+                          toggle(index);
+                        }}
+                      >
+                        {entry.seq}
+                      </button>
                     </td>
-                  </tr>
-                ),
-              ];
-            })}
-          </tbody>
-        </table>
+                    <td class="nowrap">{formatTime(entry.at)}</td>
+                    <td>{entry.actor}</td>
+                    <td>{entry.role}</td>
+                    <td>{entry.via}</td>
+                    <td class="mono" data-testid="token-id">
+                      {entry.tokenId === null ? (
+                        ''
+                      ) : (
+                        <a href={href('/access-log', { tokenId: entry.tokenId })} title="Everything done with this token" onClick={(e) => e.stopPropagation()}>
+                          {entry.tokenId}
+                        </a>
+                      )}
+                    </td>
+                    <td class="mono">{entry.ip}</td>
+                    <td>
+                      <span class={`action action-${entry.action.replace(/\W/g, '-')}`}>{entry.action}</span>
+                    </td>
+                    <td class="mono clip">{[compactJson(entry.query), compactJson(entry.detail)].filter((s) => s).join(' ')}</td>
+                    <td class="num">{Number(entry.messageCount) > 0 ? entry.messageCount : ''}</td>
+                  </tr>,
+                  open && (
+                    <tr key={`${entry.seq}-more`} class="expanded">
+                      <td colSpan={10}>
+                        <dl class="facts">
+                          <dt>Query</dt>
+                          <dd class="mono">{JSON.stringify(entry.query)}</dd>
+                          <dt>Detail</dt>
+                          <dd class="mono">{JSON.stringify(entry.detail)}</dd>
+                          <dt>Message ids</dt>
+                          <dd class="mono">{entry.messageIds.join(' ') || '–'}</dd>
+                          <dt>Hash</dt>
+                          <dd class="mono">{entry.hash}</dd>
+                        </dl>
+                      </td>
+                    </tr>
+                  ),
+                ];
+              })}
+            </tbody>
+          </table>
         </div>
       )}
       <footer class="list-foot">

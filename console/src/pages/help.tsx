@@ -53,39 +53,51 @@ export function HelpOverlay({ items, onClose }: { items: readonly NavItem[]; onC
   );
   return (
     <Modal title="Keyboard shortcuts" onClose={onClose} class="help">
-        <div class="help-columns">
-          <div>
-            <h3>Lists</h3>
-            {table(LIST_KEYS)}
-            <h3>Go to</h3>
-            {table(items.map((item) => [`g ${item.key}`, item.label] as const))}
-          </div>
-          <div>
-            <h3>Incident</h3>
-            {table(INCIDENT_KEYS)}
-            <h3>Held messages</h3>
-            {table(HOLD_KEYS)}
-            <h3>Conversation</h3>
-            {table(CONVERSATION_KEYS)}
-            {hasPage('/legal-holds') && (
-              <>
-                <h3>Legal holds</h3>
-                {table(LEGAL_HOLD_KEYS)}
-              </>
-            )}
-            {hasPage('/exports') && (
-              <>
-                <h3>Exports</h3>
-                {table(EXPORT_KEYS)}
-              </>
-            )}
-            <h3>Anywhere</h3>
-            {table([['?', 'this help'], ['Esc', 'close it (or a dialog)'], ['Tab', 'move between links and buttons']])}
-          </div>
+      <div class="help-columns">
+        <div>
+          <h3>Lists</h3>
+          {table(LIST_KEYS)}
+          <h3>Go to</h3>
+          {table(items.map((item) => [`g ${item.key}`, item.label] as const))}
         </div>
-        <button type="button" onClick={onClose} data-autofocus>
-          Close <kbd>Esc</kbd>
-        </button>
+        <div>
+          {hasPage('/incidents') && (
+            <>
+              <h3>Incident</h3>
+              {table(INCIDENT_KEYS)}
+            </>
+          )}
+          {hasPage('/holds') && (
+            <>
+              <h3>Held messages</h3>
+              {table(HOLD_KEYS)}
+            </>
+          )}
+          {hasPage('/conversation') && (
+            <>
+              <h3>Conversation</h3>
+              {table(CONVERSATION_KEYS)}
+            </>
+          )}
+          {hasPage('/legal-holds') && (
+            <>
+              <h3>Legal holds</h3>
+              {table(LEGAL_HOLD_KEYS)}
+            </>
+          )}
+          {hasPage('/exports') && (
+            <>
+              <h3>Exports</h3>
+              {table(EXPORT_KEYS)}
+            </>
+          )}
+          <h3>Anywhere</h3>
+          {table([['?', 'this help'], ['Esc', 'close it (or a dialog)'], ['Tab', 'move between links and buttons']])}
+        </div>
+      </div>
+      <button type="button" onClick={onClose} data-autofocus>
+        Close <kbd>Esc</kbd>
+      </button>
     </Modal>
   );
 }

@@ -74,57 +74,65 @@ export function RulesPage({ me }: { me: Me }) {
           {rules && rules.items.length === 0 && <p class="empty">No rules yet: every message is allowed.</p>}
           {rules && rules.items.length > 0 && (
             <div class="table-scroll">
-            <table class="grid rules-table">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Matches</th>
-                  <th>Action</th>
-                  <th>Severity</th>
-                  <th>On</th>
-                  {isOfficer && (
-                    <>
-                      <th class="num">Hits</th>
-                      <th class="num">Open</th>
-                      <th class="num" title="Share of resolved incidents marked false positive">FP rate</th>
-                    </>
-                  )}
-                  <th>Changed</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rules.items.map((rule) => {
-                  const s = stats.get(rule.id);
-                  return (
-                    <tr key={rule.id} class={isAdmin ? 'clickable' : ''} onClick={isAdmin ? () => setEditing(rule) : undefined}>
-                      <td>
-                        {isAdmin ? (
-                          <button type="button" class="link" title="Edit this rule" onClick={(e) => { e.stopPropagation(); setEditing(rule); }}>
-                            {rule.name}
-                          </button>
-                        ) : (
-                          rule.name
+              <table class="grid rules-table">
+                <thead>
+                  <tr>
+                    <th>Name</th>
+                    <th>Matches</th>
+                    <th>Action</th>
+                    <th>Severity</th>
+                    <th>On</th>
+                    {isOfficer && (
+                      <>
+                        <th class="num">Hits</th>
+                        <th class="num">Open</th>
+                        <th class="num" title="Share of resolved incidents marked false positive">FP rate</th>
+                      </>
+                    )}
+                    <th>Changed</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {rules.items.map((rule) => {
+                    const s = stats.get(rule.id);
+                    return (
+                      <tr key={rule.id} class={isAdmin ? 'clickable' : ''} onClick={isAdmin ? () => setEditing(rule) : undefined}>
+                        <td>
+                          {isAdmin ? (
+                            <button
+                              type="button"
+                              class="link"
+                              title="Edit this rule"
+                              onClick={(e) => {
+                                e.stopPropagation();
+                                setEditing(rule);
+                              }}
+                            >
+                              {rule.name}
+                            </button>
+                          ) : (
+                            rule.name
+                          )}
+                        </td>
+                        <td class="mono clip">{whatItMatches(rule)}</td>
+                        <td>{rule.action}</td>
+                        <td>
+                          <SeverityBadge severity={rule.severity} />
+                        </td>
+                        <td>{rule.enabled ? 'yes' : 'no'}</td>
+                        {isOfficer && (
+                          <>
+                            <td class="num">{s?.hits ?? 0}</td>
+                            <td class="num">{s?.open ?? 0}</td>
+                            <td class="num">{percent(s?.falsePositiveRate ?? null)}</td>
+                          </>
                         )}
-                      </td>
-                      <td class="mono clip">{whatItMatches(rule)}</td>
-                      <td>{rule.action}</td>
-                      <td>
-                        <SeverityBadge severity={rule.severity} />
-                      </td>
-                      <td>{rule.enabled ? 'yes' : 'no'}</td>
-                      {isOfficer && (
-                        <>
-                          <td class="num">{s?.hits ?? 0}</td>
-                          <td class="num">{s?.open ?? 0}</td>
-                          <td class="num">{percent(s?.falsePositiveRate ?? null)}</td>
-                        </>
-                      )}
-                      <td class="muted nowrap">{formatTime(rule.updatedAt)}</td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
+                        <td class="muted nowrap">{formatTime(rule.updatedAt)}</td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
             </div>
           )}
         </div>

@@ -75,38 +75,38 @@ export function TokensPage() {
         </ConfirmDialog>
       )}
       <div class="table-scroll">
-      <table class="grid">
-        <thead>
-          <tr>
-            <th>Id</th>
-            <th>Account</th>
-            <th>Label</th>
-            <th>Created</th>
-            <th>By</th>
-            <th>Expires</th>
-            <th>Last used</th>
-            <th />
-          </tr>
-        </thead>
-        <tbody>
-          {list.items.map((t) => (
-            <tr key={t.id}>
-              <td class="mono">{t.id}</td>
-              <td>{t.account ?? <span class="muted">(bootstrap admin)</span>}</td>
-              <td>{t.label}</td>
-              <td class="nowrap">{formatTime(t.createdAt)}</td>
-              <td>{t.createdBy ?? ''}</td>
-              <td class="nowrap">{t.expiresAt ? formatTime(t.expiresAt) : 'never'}</td>
-              <td>{formatTime(t.lastUsedAt) || '–'}</td>
-              <td>
-                <button type="button" class="link danger" onClick={() => setRevoking(t)}>
-                  Revoke…
-                </button>
-              </td>
+        <table class="grid">
+          <thead>
+            <tr>
+              <th>Id</th>
+              <th>Account</th>
+              <th>Label</th>
+              <th>Created</th>
+              <th>By</th>
+              <th>Expires</th>
+              <th>Last used</th>
+              <th />
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {list.items.map((t) => (
+              <tr key={t.id}>
+                <td class="mono">{t.id}</td>
+                <td>{t.account ?? <span class="muted">(bootstrap admin)</span>}</td>
+                <td>{t.label}</td>
+                <td class="nowrap">{formatTime(t.createdAt)}</td>
+                <td>{t.createdBy ?? ''}</td>
+                <td class="nowrap">{t.expiresAt ? formatTime(t.expiresAt) : 'never'}</td>
+                <td>{formatTime(t.lastUsedAt) || '–'}</td>
+                <td>
+                  <button type="button" class="link danger" onClick={() => setRevoking(t)}>
+                    Revoke…
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       </div>
       {list.next && (
         <button type="button" onClick={() => void list.loadMore()} disabled={list.loading}>
