@@ -26,6 +26,8 @@ import {
   EXPORT_BATCH_BYTES,
   EXPORT_CHUNK_BYTES,
   EXPORT_FIELDS,
+  exportAheadRows,
+  exportBatchBytes,
   exportBatchRows,
   failInterruptedExports,
   getExport,
@@ -395,6 +397,25 @@ describe('export runs', () => {
     expect(await walkIds({ q: 'quarterly', user: B })).toEqual(['m-1', 'm-6']);
     // Short Chinese query: no trigram, a substring test.
     expect(await walkIds({ q: '炸弹' })).toEqual(['m-3']);
+  });
+
+  it('reads the next batch ahead only as far as the batch budget allows beside the batch being sent', async () => {
+    const sizes = async (aheadRows: (b: readonly ArchiveRecord[]) => number) => {
+      const out: string[][] = [];
+      for await (const records of walkArchive(db.sql, {}, 3, { aheadRows })) out.push(records.map((r) => r.message.id));
+      return out;
+    };
+    expect(await sizes(() => 0)).toEqual([['m-1', 'm-2', 'm-3'], ['m-4', 'm-5', 'm-6'], ['m-7']]);
+    expect(await sizes(() => 1)).toEqual([['m-1', 'm-2', 'm-3'], ['m-4'], ['m-5'], ['m-6'], ['m-7']]);
+    expect(await sizes(() => 10)).toEqual([['m-1', 'm-2', 'm-3'], ['m-4', 'm-5', 'm-6'], ['m-7']]);
+    // A batch's memory by the rule batches are sized by; what fits beside it.
+    expect(exportBatchBytes([record({ body: '你好' }), record({ body: null })])).toBe(2 * 6 + 2 * 16 * 1024);
+    const perRow = 2 * 262_144 + 16 * 1024;
+    expect(exportAheadRows(0, 262_144)).toBe(exportBatchRows(262_144));
+    expect(exportAheadRows(EXPORT_BATCH_BYTES - perRow, 262_144)).toBe(1);
+    expect(exportAheadRows(EXPORT_BATCH_BYTES - perRow + 1, 262_144)).toBe(0);
+    expect(exportAheadRows(EXPORT_BATCH_BYTES * 2, 262_144)).toBe(0);
+    expect(exportAheadRows(0, 1024)).toBe(1000);
   });
 
   it('carries each row\'s place in its hash chain', async () => {

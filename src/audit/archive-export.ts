@@ -7,7 +7,9 @@
 // and query plan), one statement per batch, never a server-side cursor (the embedded store serves
 // one connection at a time, and a portal held open across batches would block every other query
 // for the whole export). A batch has as many rows as fit EXPORT_BATCH_BYTES when every body is as
-// large as the archive allows (exportBatchRows), and the file is produced in chunks of at most
+// large as the archive allows (exportBatchRows); the next batch is read while one is recorded and
+// sent, with only as many rows as still fit that budget beside it (exportAheadRows, none for a
+// batch of the largest bodies), so the bound holds for the two. The file is produced in chunks of at most
 // EXPORT_CHUNK_BYTES, only when the consumer pulls (exportRun().stream is a Readable over an async
 // generator), so a slow client slows the walk instead of filling memory. LiveExports bounds how
 // many run at once.
@@ -376,16 +378,53 @@ export function exportBatchRows(maxMessageBytes: number, budget = EXPORT_BATCH_B
   return Math.max(1, Math.min(DEFAULT_EXPORT_BATCH, Math.floor(budget / perRow)));
 }
 
-/** Every row meeting `filters`, oldest first, in batches of at most `batchSize`, each read when the consumer asks for it. */
-export async function* walkArchive(sql: Sql, filters: ExportFilters, batchSize = DEFAULT_EXPORT_BATCH): AsyncGenerator<ArchiveRecord[]> {
-  let cursor: ArchiveCursor | undefined;
+/** Pure: what a batch holds in memory by the rule exportBatchRows sizes batches by (twice each body, plus a row's overhead). */
+export function exportBatchBytes(records: readonly ArchiveRecord[]): number {
+  let bytes = 0;
+  for (const r of records) bytes += 2 * Buffer.byteLength(r.message.body ?? '', 'utf8') + ROW_OVERHEAD_BYTES;
+  return bytes;
+}
+
+/**
+ * Pure: rows to read ahead while a batch holding `heldBytes` is sent, so that it and a next batch
+ * of the largest possible messages together fit `budget` (0: none fit; read after it is sent).
+ */
+export function exportAheadRows(heldBytes: number, maxMessageBytes: number, budget = EXPORT_BATCH_BYTES): number {
+  const perRow = 2 * maxMessageBytes + ROW_OVERHEAD_BYTES;
+  return Math.max(0, Math.min(DEFAULT_EXPORT_BATCH, Math.floor((budget - heldBytes) / perRow)));
+}
+
+export interface WalkOptions {
+  /**
+   * Rows of the next batch to read while the consumer handles `batch` (read-ahead), or 0 to read
+   * it only when asked. Default 0.
+   */
+  readonly aheadRows?: (batch: readonly ArchiveRecord[]) => number;
+}
+
+/**
+ * Every row meeting `filters`, oldest first, in batches of at most `batchSize`, each read when the
+ * consumer asks for it — or, with `aheadRows`, while the consumer handles the batch before.
+ */
+export async function* walkArchive(sql: Sql, filters: ExportFilters, batchSize = DEFAULT_EXPORT_BATCH, opts: WalkOptions = {}): AsyncGenerator<ArchiveRecord[]> {
+  const read = (limit: number, cursor?: ArchiveCursor) => {
+    const query: ArchiveSearchQuery = { ...filters, limit, ...(cursor !== undefined && { cursor }) };
+    return readArchive(sql, query, { order: 'oldest-first', withChain: true });
+  };
+  let next = read(batchSize);
   for (;;) {
-    const query: ArchiveSearchQuery = { ...filters, limit: batchSize, ...(cursor !== undefined && { cursor }) };
-    const { records, more } = await readArchive(sql, query, { order: 'oldest-first', withChain: true });
+    const { records, more } = await next;
     const last = records[records.length - 1];
-    if (last !== undefined) yield records;
-    if (!more || last === undefined) return;
-    cursor = last.key;
+    if (last === undefined) return;
+    const ahead = more ? Math.min(batchSize, opts.aheadRows?.(records) ?? 0) : 0;
+    if (ahead > 0) {
+      next = read(ahead, last.key);
+      // Awaited below; a consumer that stops first leaves it unobserved.
+      next.catch(() => {});
+    }
+    yield records;
+    if (!more) return;
+    if (ahead <= 0) next = read(batchSize, last.key);
   }
 }
 
@@ -706,7 +745,13 @@ export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
   const { sql, accessLog, principal, ip, format } = opts;
   const log = opts.log ?? silentLogger;
   const now = opts.now ?? new Date();
-  const batchSize = opts.batchSize ?? exportBatchRows(opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES);
+  const maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const batchSize = opts.batchSize ?? exportBatchRows(maxMessageBytes);
+  // The next batch is read while one is recorded and sent, with as many rows as fit the batch
+  // budget beside it: a batch of small messages leaves room for a whole next one, a batch of
+  // the largest for none (then the next is read once it has been sent).
+  const budget = batchSize * (2 * maxMessageBytes + ROW_OVERHEAD_BYTES);
+  const aheadRows = (batch: readonly ArchiveRecord[]) => exportAheadRows(exportBatchBytes(batch), maxMessageBytes, budget);
   // A fixed end makes the file reproducible from its manifest and lets the walk finish while
   // messages keep arriving.
   const until = opts.filters.until !== undefined && opts.filters.until < now ? opts.filters.until : now;
@@ -782,7 +827,7 @@ export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
         pending = 0;
         return emit(chunk);
       };
-      for await (const batch of empty ? [] : walkArchive(sql, filters, batchSize)) {
+      for await (const batch of empty ? [] : walkArchive(sql, filters, batchSize, { aheadRows })) {
         // The run has ended (the client went away): nothing more is sent, so nothing more is recorded.
         if (sealed) return;
         // On the record before any of it can leave: a batch whose ids cannot be recorded fails the export unsent.
