@@ -1,6 +1,7 @@
 // /api/v1/access-log and /verify over the real app and the real, hash-chained store: what an
 // auditor sees (with the token behind each entry), that reading and verifying are on the record
 // themselves, and that a head noted earlier exposes a log cut short.
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../../../test/support/database.ts';
@@ -146,5 +147,46 @@ describe('GET /api/v1/access-log/verify', () => {
     const res = await withAccessLogDown(() => get('/api/v1/access-log/verify'));
     expect(res.statusCode).toBe(503);
     expect(res.json()).toMatchObject({ type: 'urn:warden:problem:access-log-unavailable' });
+  });
+});
+
+describe('an export of more messages than an entry lists', () => {
+  const ids = Array.from({ length: 1500 }, (_, i) => `x-${i + 1}`);
+  let end: string;
+  beforeAll(async () => {
+    // What an export of 1500 messages leaves (audit/archive-export.ts): its ids in export_messages,
+    // a start entry, and an end entry listing the first 1000 and sealing all of them.
+    await db.sql`INSERT INTO export_messages SELECT 77, t.ord, t.id FROM unnest(${ids}::text[]) WITH ORDINALITY AS t(id, ord)`;
+    const officer = principalFor('officer', 'olivia');
+    await store.record({ principal: officer, ip: '10.0.0.1', action: 'export', query: { format: 'jsonl' }, detail: { exportId: '77', phase: 'start' } });
+    await store.record({
+      principal: officer, ip: '10.0.0.1', action: 'export', query: { format: 'jsonl' }, messageIds: ids.slice(0, 1000), messageCount: 1500,
+      detail: { exportId: '77', phase: 'complete', count: 1500, idsRecorded: 1500, idsSha256: createHash('sha256').update(ids.map((id) => `${id}\0`).join('')).digest('hex') },
+    });
+    end = (await store.list({ limit: 1 }))[0]!.seq;
+  });
+
+  it('is found by ?messageId= of its 1400th message', async () => {
+    const res = await get('/api/v1/access-log?messageId=x-1400');
+    expect(res.statusCode).toBe(200);
+    const { items } = res.json() as { items: (Entry & { seq: string; messageIds: string[]; messageCount: number })[] };
+    expect(items.map((e) => [e.seq, e.action, e.detail.phase, e.messageCount])).toEqual([[end, 'export', 'complete', 1500]]);
+    expect(items[0]!.messageIds).not.toContain('x-1400');
+    expect(((await get('/api/v1/access-log?messageId=x-1501')).json() as { items: unknown[] }).items).toEqual([]);
+  });
+
+  it('is checked by verify, which names its end entry when an id is removed', async () => {
+    const ok = (await get('/api/v1/access-log/verify')).json() as Verify & { exportMessageIds: number };
+    expect(ok).toMatchObject({ ok: true, exportMessageIds: 1500 });
+    await db.sql`ALTER TABLE export_messages DISABLE TRIGGER USER`;
+    try {
+      await db.sql`DELETE FROM export_messages WHERE export_id = 77 AND ord = 1400`;
+    } finally {
+      await db.sql`ALTER TABLE export_messages ENABLE TRIGGER USER`;
+    }
+    const broken = (await get('/api/v1/access-log/verify')).json() as Verify;
+    expect(broken).toMatchObject({ ok: false, firstBroken: { seq: end, reason: expect.stringMatching(/export 77's message ids were changed/) } });
+    // …and the message it hid is no longer found: which is why verify must say so.
+    expect(((await get('/api/v1/access-log?messageId=x-1400')).json() as { items: unknown[] }).items).toEqual([]);
   });
 });
