@@ -116,6 +116,7 @@ export const MAX_READ_LIMIT = 10_000;
 
 const CURSOR_TS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 const CURSOR_ID = /^[1-9]\d{0,18}$/;
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
 
 export function encodeCursor(c: ArchiveCursor): string {
   return Buffer.from(JSON.stringify([c.ts, c.id]), 'utf8').toString('base64url');
@@ -133,7 +134,11 @@ export function decodeCursor(raw: string): ArchiveCursor | undefined {
   if (!Array.isArray(v) || v.length !== 2) return undefined;
   const [ts, id] = v as unknown[];
   if (typeof ts !== 'string' || typeof id !== 'string' || !CURSOR_TS.test(ts) || !CURSOR_ID.test(id)) return undefined;
-  if (Number.isNaN(Date.parse(ts))) return undefined;
+  // A real instant (Date.parse reads 30 February as 2 March: the round trip must give it back)
+  // and an id PostgreSQL's bigint holds, so a forged cursor is invalid-cursor, not a database error.
+  const instant = new Date(ts);
+  if (Number.isNaN(instant.getTime()) || instant.toISOString().slice(0, 19) !== ts.slice(0, 19)) return undefined;
+  if (BigInt(id) > MAX_BIGINT) return undefined;
   return { ts, id };
 }
 
