@@ -50,7 +50,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { env: 'OFFICER_JIDS', kind: 'list', default: '', doc: 'Comma-separated bare JIDs of local accounts that get an XMPP headline for every new incident.' },
   { env: 'WEBHOOK_URL', kind: 'http-url', doc: 'http(s) URL that receives each new incident as JSON (POST), retried with backoff until a 2xx. Unset: no webhook.' },
   { env: 'WEBHOOK_SECRET', kind: 'secret', doc: 'Key for the webhook\'s X-Warden-Signature header (sha256= HMAC-SHA256 of the body, hex).' },
-  { env: 'RETENTION_DAYS', kind: 'int', default: '0', min: 0, max: 36_500, doc: 'Archived messages older than this many days are deleted (in small batches, every RETENTION_INTERVAL_MS), except those under a legal hold, with an open incident or an escalated one. Each batch is recorded (retention_batches) so archive verify can tell its deletions from tampering. 0 keeps them for ever.' },
+  { env: 'RETENTION_DAYS', kind: 'int', default: '0', min: 0, max: 36_500, doc: 'Archived messages older than this many days are deleted (in small batches, every RETENTION_INTERVAL_MS), except those under a legal hold, with an open incident or an escalated one. Undelivered offline copies older than this go too. Each batch is recorded (retention_batches) so archive verify can tell its deletions from tampering. 0 keeps them for ever.' },
   { env: 'RETENTION_INTERVAL_MS', kind: 'int', default: '3600000', min: 1000, max: 604_800_000, doc: 'How often the retention job looks for messages past RETENTION_DAYS.' },
   { env: 'LOG_LEVEL', kind: 'level', default: 'info', doc: 'debug, info, warn or error.' },
   { env: 'WARDEN_CONFIG', kind: 'path', doc: 'Optional JSON file of these same variables ({"XMPP_DOMAIN": "example.com", …}); the environment wins over it.' },

@@ -279,6 +279,23 @@ describe('RetentionJob', () => {
     expect((await verifyArchive(db.sql)).ok).toBe(true);
   });
 
+  it('deletes offline copies stored before the cutoff, in batches, and records how many; keeps newer ones', async () => {
+    await db.sql`INSERT INTO users (username) VALUES ('offline-bob') ON CONFLICT DO NOTHING`;
+    await db.sql`DELETE FROM offline_messages`;
+    for (let i = 0; i < 5; i++) {
+      await db.sql`INSERT INTO offline_messages (username, stanza, stored_at) VALUES ('offline-bob', ${`<message id="old-${i}"/>`}, ${new Date(OLD).toISOString()}::timestamptz)`;
+    }
+    await db.sql`INSERT INTO offline_messages (username, stanza, stored_at) VALUES ('offline-bob', '<message id="new"/>', ${new Date(NEW).toISOString()}::timestamptz)`;
+
+    const r = await job({ batchSize: 2 }).runOnce();
+
+    expect(r).toMatchObject({ deleted: 0, offlineDeleted: 5 });
+    expect((await db.sql<{ stanza: string }[]>`SELECT stanza FROM offline_messages`).map((m) => m.stanza)).toEqual(['<message id="new"/>']);
+    expect(accessLog.entries).toEqual([expect.objectContaining({ action: 'retention.run', detail: expect.objectContaining({ deleted: 0, offlineDeleted: 5 }) })]);
+    // The archive's records still verify: a run with no archive batches is no problem.
+    expect((await verifyArchive(db.sql, { runLogGraceMs: 0 })).retention.problems).toEqual([]);
+  });
+
   it('removes search copies whose archive row is already gone', async () => {
     await write([entry(OLD, 'alice@x', 'bob@x'), entry(OLD, 'alice@x', 'bob@x'), entry(NEW, 'alice@x', 'bob@x')]);
     // A copy left behind by an earlier race: its archive row no longer exists.

@@ -114,6 +114,12 @@ export interface RetentionRunResult {
   readonly exemptByIncident: number;
   /** archive_search rows whose archive row was already gone (a copy that outlived its row), removed. */
   readonly orphansRemoved: number;
+  /**
+   * Undelivered offline copies (XEP-0160) stored before the cutoff, deleted: the archive holds
+   * the record (its own rules above decide when that goes), and a queued copy of a message must
+   * not outlive the retention period — a legal hold keeps the archived message, not the queue.
+   */
+  readonly offlineDeleted: number;
   /** Transactions committed. */
   readonly batches: number;
   readonly durationMs: number;
@@ -202,6 +208,7 @@ export class RetentionJob {
     let exemptByHold = 0;
     let exemptByIncident = 0;
     let orphansRemoved = 0;
+    let offlineDeleted = 0;
     let batches = 0;
     let yielded = false;
     const batchIds: string[] = [];
@@ -213,6 +220,7 @@ export class RetentionJob {
       exemptByHold,
       exemptByIncident,
       orphansRemoved,
+      offlineDeleted,
       batches,
       durationMs: Math.round(performance.now() - started),
       yielded,
@@ -241,14 +249,30 @@ export class RetentionJob {
         afterId = String(r.last_id);
         if (this.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, this.pauseMs));
       }
+      // The node that did the archive's batches does the offline queue's too.
+      while (!yielded && (evenIfStopped || !this.stopped)) {
+        const n = await this.offlineBatch(cutoff);
+        offlineDeleted += n;
+        if (n < this.batchSize) break;
+        if (this.pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, this.pauseMs));
+      }
     } catch (err) {
       // The batches before the failure are committed: their deletions are recorded all the same.
-      if (deleted > 0) await this.record(result(), batchIds, digests, err);
+      if (deleted > 0 || offlineDeleted > 0) await this.record(result(), batchIds, digests, err);
       throw err;
     }
     const done = result();
-    if (deleted > 0) await this.record(done, batchIds, digests);
+    if (deleted > 0 || offlineDeleted > 0) await this.record(done, batchIds, digests);
     return done;
+  }
+
+  /** Deletes up to batchSize offline copies stored before `cutoff`; how many. */
+  private async offlineBatch(cutoff: Date): Promise<number> {
+    const rows = await this.opts.sql`
+      DELETE FROM offline_messages WHERE id IN (
+        SELECT id FROM offline_messages WHERE stored_at < ${cutoff.toISOString()}::timestamptz ORDER BY stored_at LIMIT ${this.batchSize}
+      ) RETURNING 1`;
+    return rows.length;
   }
 
   /** One window in one transaction; undefined when another node holds the retention lock. */
@@ -376,6 +400,7 @@ export class RetentionJob {
       lastBatchId: batchIds[batchIds.length - 1] ?? null,
       batchesDigest: runDigest(digests),
       ...(r.orphansRemoved > 0 && { orphansRemoved: r.orphansRemoved }),
+      ...(r.offlineDeleted > 0 && { offlineDeleted: r.offlineDeleted }),
       ...(error !== undefined && { partial: true, error: String(error) }),
     };
     if (error === undefined) log.info('retention deleted archived messages', summary);
