@@ -19,7 +19,7 @@ import { archiveRoutes } from './api/routes/archive.ts';
 import { messagesRoutes } from './api/routes/messages.ts';
 import { conversationsRoutes } from './api/routes/conversations.ts';
 import { exportManifestRoutes, exportRoutes } from './api/routes/export.ts';
-import { LiveExports, failInterruptedExports } from './audit/archive-export.ts';
+import { LiveExports, failInterruptedExports, sealUnloggedExportEnds } from './audit/archive-export.ts';
 import { retroScansRoutes } from './api/routes/retro-scans.ts';
 import { ruleStatsRoutes } from './api/routes/rule-stats.ts';
 import { RetroScanner } from './audit/retro-scan.ts';
@@ -113,6 +113,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     // serving new ones (their manifests would otherwise say 'running' for ever).
     const interrupted = await failInterruptedExports(db.sql, accessLog, config.nodeId);
     if (interrupted.length > 0) log.warn('exports left running by the previous process marked failed (interrupted)', { exports: interrupted });
+    const sealedLate = await sealUnloggedExportEnds(db.sql, accessLog);
+    if (sealedLate.length > 0) log.warn('exports whose end could not be logged are sealed in the access log now', { exports: sealedLate });
     // The exports this server streams: a limit on how many at once, and what stop() waits for.
     const exportsLive = new LiveExports();
     const tls = await loadTlsCredentials({ certPath: config.tlsCert, keyPath: config.tlsKey, dataDir: config.dataDir, domain: config.domain, log });

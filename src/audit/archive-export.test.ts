@@ -30,6 +30,7 @@ import {
   exportBatchBytes,
   exportBatchRows,
   failInterruptedExports,
+  sealUnloggedExportEnds,
   getExport,
   jsonlLine,
   listExports,
@@ -709,6 +710,30 @@ describe('every message of an export is on the access log', () => {
     });
     expect((await whoSaw(`bulk-${recorded}`)).map((e) => e.exportId)).toContain(r.id);
     expect((await store.verify()).ok).toBe(true);
+  });
+
+  it('seals at the next start an export that ended while its end entry could not be written, and verify is whole again', async () => {
+    // The log takes the start entry, then cannot be written when the export ends.
+    const endRefused: AccessLog = {
+      record: (e) => (e.detail?.phase === 'start' ? store.record(e) : Promise.reject(new Error('access log down (test)'))),
+    };
+    const r = await start(endRefused, 100);
+    for await (const _ of r.stream);
+    expect(await r.finish({ delivered: true })).toBe('failed');
+    const recorded = await recordedRows(r.id);
+    expect(recorded).toBe(N);
+    // The manifest is written either way (it says what the client got).
+    expect((await getExport(db.sql, r.id))?.status).toBe('complete');
+    expect((await store.verify()).ok).toBe(false);
+    expect(await sealUnloggedExportEnds(db.sql, store)).toEqual([r.id]);
+    const [end] = await store.list({ limit: 1, action: 'export' });
+    expect(end).toMatchObject({
+      actor: 'system', messageCount: recorded,
+      detail: { exportId: r.id, phase: 'sealed-late', status: 'complete', idsRecorded: recorded, idsSha256: idsDigest(bulkIds(1, recorded)) },
+    });
+    expect((await store.verify()).ok).toBe(true);
+    // Once sealed, nothing more to do.
+    expect(await sealUnloggedExportEnds(db.sql, store)).toEqual([]);
   });
 
   it('refuses UPDATE, DELETE and TRUNCATE of recorded ids in the database itself', async () => {

@@ -530,6 +530,37 @@ export async function failInterruptedExports(sql: Sql, accessLog: AccessLog, nod
   return rows.map((r) => String(r.id));
 }
 
+/**
+ * At start, after failInterruptedExports: an export that ended (its manifest no longer says
+ * running) while its end entry could not be written (the database failed at that moment) has
+ * recorded ids no entry seals, which access-log verify reports for ever. The process that knew
+ * what was sent is gone, so the seal comes late, from the system, over every recorded id (each
+ * may have been sent). Verify stays red until this runs: an auditor sees the gap, then who closed it.
+ */
+export async function sealUnloggedExportEnds(sql: Sql, accessLog: AccessLog): Promise<string[]> {
+  const rows = await sql<{ id: string; account: string; format: ExportFormat; query: Record<string, unknown>; status: string; failure: string | null }[]>`
+    SELECT e.id::text AS id, e.account, e.format, e.query, e.status, e.failure FROM exports e
+    WHERE e.status <> 'running'
+      AND EXISTS (SELECT 1 FROM export_messages m WHERE m.export_id = e.id)
+      AND NOT EXISTS (
+        SELECT 1 FROM access_log a
+        WHERE a.action = 'export' AND a.detail ->> 'exportId' = e.id::text AND a.detail ->> 'idsSha256' IS NOT NULL)
+    ORDER BY e.id`;
+  for (const r of rows) {
+    const recorded = await recordedIds(sql, r.id);
+    await accessLog.record({
+      principal: SYSTEM_PRINCIPAL,
+      ip: 'server',
+      action: 'export',
+      query: { ...r.query, format: r.format },
+      messageIds: recorded.first,
+      messageCount: recorded.digest.count,
+      detail: { exportId: r.id, phase: 'sealed-late', status: r.status, ...(r.failure !== null && { failure: r.failure }), account: r.account, ...sealOf(recorded.digest) },
+    });
+  }
+  return rows.map((r) => r.id);
+}
+
 /** The end entry's seal over an export's recorded ids (checked by access-log verify). */
 const sealOf = (digest: MessageIdDigest) => ({ idsRecorded: digest.count, idsSha256: digest.hex() });
 
