@@ -513,6 +513,8 @@ describe.skipIf(!hasChromium)('web console in a browser', () => {
     await page.goto(`${base}/console/#/verify`);
     await page.click('text=Verify the archive');
     await page.locator('[data-testid=archive-verify] .ok').first().waitFor();
+    // Each chain's head, to note down (the CLI checks it later with --expect).
+    expect(await page.locator('[data-testid=archive-verify] tbody tr').first().textContent()).toMatch(/#\d+ [0-9a-f]{12}…/);
     // The access log's head, to note down; a head noted earlier is checked: still there, or not.
     await page.locator('.verify button', { hasText: 'Verify the access log chain' }).click();
     const head = page.locator('.verify [data-testid=access-log-head]');

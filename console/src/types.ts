@@ -241,6 +241,8 @@ export interface ArchiveVerify {
     readonly tombstoned: number;
     readonly ok: boolean;
     readonly firstBroken?: { readonly id: string; readonly tombstone?: boolean; readonly chainSeq: number; readonly stanzaId: string; readonly ts: string; readonly reason: string };
+    /** The newest element; noted outside Warden, `warden archive verify --chain <c> --expect <seq>:<hash>` checks it later. */
+    readonly head?: { readonly seq: number; readonly hash: string };
   }[];
 }
 

@@ -46,7 +46,7 @@ describe('GET /api/v1/archive/verify', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({
       ok: true,
-      chains: [{ chain: 'node-1', rows: 20, tombstoned: 0, ok: true }],
+      chains: [{ chain: 'node-1', rows: 20, tombstoned: 0, ok: true, head: { seq: 20, hash: expect.stringMatching(/^[0-9a-f]{64}$/) } }],
       retention: { batches: 0, runs: 0, pendingRuns: [], problems: [] },
     });
     const [entry] = await accessLog.list({ limit: 1 });
@@ -64,6 +64,28 @@ describe('GET /api/v1/archive/verify', () => {
     } finally {
       await db.sql`DROP TRIGGER access_log_down ON access_log`;
     }
+  });
+
+  it('checks a head noted earlier, and records the outcome', async () => {
+    const first = (await app.inject({ method: 'GET', url: '/api/v1/archive/verify?chain=node-1', headers: auth })).json();
+    const { seq, hash } = first.chains[0].head as { seq: number; hash: string };
+    const same = await app.inject({ method: 'GET', url: `/api/v1/archive/verify?chain=node-1&expectSeq=${seq}&expectHash=${hash}`, headers: auth });
+    expect(same.json()).toMatchObject({ ok: true, chains: [{ ok: true, noted: { seq, ok: true } }] });
+    const other = await app.inject({ method: 'GET', url: `/api/v1/archive/verify?chain=node-1&expectSeq=${seq}&expectHash=${'0'.repeat(64)}`, headers: auth });
+    expect(other.json()).toMatchObject({ ok: false, chains: [{ ok: false, noted: { seq, ok: false, reason: expect.stringMatching(/no longer has the hash/) } }] });
+    const [entry] = await accessLog.list({ limit: 1 });
+    expect(entry).toMatchObject({ action: 'archive.verify', detail: { ok: false, notedHeadOk: false } });
+  });
+
+  it.each([
+    ['expectSeq=3', /give both/],
+    [`expectHash=${'a'.repeat(64)}`, /give both/],
+    [`expectSeq=3&expectHash=${'a'.repeat(64)}`, /chain/],
+    ['chain=node-1&expectSeq=3&expectHash=xyz', /expectHash/],
+  ])('answers 400 to a half or unplaced noted head: %s', async (query, detail) => {
+    const res = await app.inject({ method: 'GET', url: `/api/v1/archive/verify?${query}`, headers: auth });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().detail).toMatch(detail);
   });
 
   it('answers 404 for a chain with no rows rather than "intact"', async () => {
@@ -85,6 +107,7 @@ describe('GET /api/v1/archive/verify', () => {
           tombstoned: 0,
           ok: false,
           firstBroken: { id: String(row?.id), chainSeq: 7, stanzaId: 'v-7', ts: row?.ts.toISOString(), reason: 'hash does not match the row content (the row was edited)' },
+          head: { seq: 20, hash: expect.stringMatching(/^[0-9a-f]{64}$/) },
         },
       ],
       retention: { batches: 0, runs: 0, pendingRuns: [], problems: [] },

@@ -58,8 +58,8 @@ describe('verifyArchive', () => {
     expect(report).toEqual({
       ok: true,
       chains: [
-        { chain: 'node-a', rows: 250, tombstoned: 0, ok: true },
-        { chain: 'node-b', rows: 40, tombstoned: 0, ok: true },
+        { chain: 'node-a', rows: 250, tombstoned: 0, ok: true, head: { seq: 250, hash: expect.stringMatching(/^[0-9a-f]{64}$/) } },
+        { chain: 'node-b', rows: 40, tombstoned: 0, ok: true, head: { seq: 40, hash: expect.stringMatching(/^[0-9a-f]{64}$/) } },
       ],
       retention: { batches: 0, runs: 0, pendingRuns: [], problems: [] },
     });
@@ -78,6 +78,7 @@ describe('verifyArchive', () => {
         tombstoned: 0,
         ok: false,
         firstBroken: { id: String(row?.id), chainSeq: 42, stanzaId: 'edited-42', ts: expect.any(String), reason: expect.stringMatching(/hash does not match/) },
+        head: { seq: 60, hash: expect.stringMatching(/^[0-9a-f]{64}$/) },
       },
     ]);
     // The other chains are still reported intact.
@@ -97,6 +98,30 @@ describe('verifyArchive', () => {
     await db.sql`UPDATE archive SET from_bare = 'mallory@example.org' WHERE chain = 'bare' AND chain_seq = 5`;
     const bare = (await verifyArchive(db.sql, { chain: 'bare' })).chains[0]?.firstBroken;
     expect(bare).toMatchObject({ chainSeq: 5, reason: expect.stringMatching(/from_bare/) });
+  });
+
+  it('checks a head noted earlier: still there, rewritten from some row on (hashes recomputed), or cut from the end', async () => {
+    await writeChain('noted', 30);
+    const before = (await verifyArchive(db.sql, { chain: 'noted' })).chains[0]!;
+    expect(before.head?.seq).toBe(30);
+    const noted = { seq: 20, hash: (await db.sql<{ hash: Buffer }[]>`SELECT hash FROM archive WHERE chain = 'noted' AND chain_seq = 20`)[0]!.hash };
+    expect((await verifyArchive(db.sql, { chain: 'noted', expectHead: noted })).chains[0]).toMatchObject({ ok: true, noted: { seq: 20, ok: true } });
+    // The tip noted as it was: still the same element even once the chain grew.
+    expect((await verifyArchive(db.sql, { chain: 'noted', expectHead: { seq: 30, hash: Buffer.from(before.head!.hash, 'hex') } })).ok).toBe(true);
+
+    // The element at the noted seq has another hash, as after a rewrite that recomputed every hash
+    // from some row on (which the walk alone cannot tell from the original).
+    await db.sql`UPDATE archive SET hash = ${Buffer.alloc(32, 7)} WHERE chain = 'noted' AND chain_seq = 20`;
+    const rewritten = (await verifyArchive(db.sql, { chain: 'noted', expectHead: noted })).chains[0]!;
+    expect(rewritten).toMatchObject({ ok: false, noted: { seq: 20, ok: false, reason: expect.stringMatching(/no longer has the hash noted/) } });
+    await db.sql`UPDATE archive SET hash = ${noted.hash} WHERE chain = 'noted' AND chain_seq = 20`;
+
+    // Cut from the end: the noted head is gone.
+    await db.sql`DELETE FROM archive WHERE chain = 'noted' AND chain_seq > 18`;
+    const cut = await verifyArchive(db.sql, { chain: 'noted', expectHead: noted });
+    expect(cut.ok).toBe(false);
+    expect(cut.chains[0]).toMatchObject({ head: { seq: 18 }, noted: { seq: 20, ok: false, reason: 'the chain ends at chain_seq 18, before the noted head 20: rows were cut from its end' } });
+    await expect(verifyArchive(db.sql, { expectHead: noted })).rejects.toThrow(RangeError);
   });
 
   it('fails at the gap a deleted row leaves', async () => {
@@ -156,7 +181,7 @@ describe('verifyArchive with tombstones', () => {
     await tombstone('tomb', 30, 30);
     expect(await verifyArchive(db.sql, { chain: 'tomb', batchSize: 5 })).toEqual({
       ok: true,
-      chains: [{ chain: 'tomb', rows: 40 - 12 - 7 - 1, tombstoned: 20, ok: true }],
+      chains: [{ chain: 'tomb', rows: 40 - 12 - 7 - 1, tombstoned: 20, ok: true, head: { seq: 40, hash: expect.stringMatching(/^[0-9a-f]{64}$/) } }],
       retention: { batches: 3, runs: 1, pendingRuns: ['test-run'], problems: [] },
     });
   });
@@ -165,7 +190,7 @@ describe('verifyArchive with tombstones', () => {
     await writeChain('gone', 6);
     await tombstone('gone', 1, 6);
     const all = await verifyArchive(db.sql);
-    expect(all.chains.find((c) => c.chain === 'gone')).toEqual({ chain: 'gone', rows: 0, tombstoned: 6, ok: true });
+    expect(all.chains.find((c) => c.chain === 'gone')).toEqual({ chain: 'gone', rows: 0, tombstoned: 6, ok: true, head: { seq: 6, hash: expect.stringMatching(/^[0-9a-f]{64}$/) } });
   });
 
   it('still fails at a gap with no tombstone next to tombstoned rows', async () => {
@@ -304,7 +329,16 @@ describe('warden archive verify', () => {
 
   it('exits 0 with a summary when the chain is intact', async () => {
     await writeChain('cli', 12);
-    expect(await cli(['archive', 'verify', '--chain', 'cli'])).toMatchObject({ code: EXIT_OK, stdout: 'chain cli: 12 rows, intact\nthe archive is intact\n' });
+    const intact = await cli(['archive', 'verify', '--chain', 'cli']);
+    expect(intact.code).toBe(EXIT_OK);
+    expect(intact.stdout).toMatch(/^chain cli: 12 rows, intact\n  head 12:[0-9a-f]{64}\nthe archive is intact\n$/);
+    // The printed head, passed back later, is checked.
+    const head = /head (\d+:[0-9a-f]{64})/.exec(intact.stdout)![1]!;
+    expect(await cli(['archive', 'verify', '--chain', 'cli', '--expect', head])).toMatchObject({ code: EXIT_OK, stdout: expect.stringContaining('noted head 12: still there') });
+    const forged = await cli(['archive', 'verify', '--chain', 'cli', '--expect', `12:${'0'.repeat(64)}`]);
+    expect(forged.code).toBe(EXIT_ARCHIVE_BROKEN);
+    expect(forged.stdout).toContain('noted head 12: chain_seq 12 no longer has the hash noted for it');
+    expect((await cli(['archive', 'verify', '--expect', head])).code).toBe(2);
     expect(await cli(['archive', 'verify', '--chain', 'clj'])).toMatchObject({ code: EXIT_ERROR, stderr: 'warden: the archive has no chain clj\n' });
   });
 

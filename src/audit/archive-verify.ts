@@ -49,6 +49,12 @@ export interface VerifyOptions {
    * may still be running (its entry is written at its end): pending, not a break. Default 1 hour.
    */
   readonly runLogGraceMs?: number;
+  /**
+   * A head of `chain` noted earlier (outside Warden: a ticket, a printout): the element at that
+   * chain_seq must still be there with that hash. A chain rewritten from some row on, hashes
+   * recomputed, walks as intact; this is what shows it — and a chain cut short before the head.
+   */
+  readonly expectHead?: { readonly seq: number; readonly hash: Buffer };
 }
 
 export const DEFAULT_RUN_LOG_GRACE_MS = 3_600_000;
@@ -85,6 +91,16 @@ export interface ChainReport {
   readonly tombstoned: number;
   readonly ok: boolean;
   readonly firstBroken?: BrokenRow;
+  /** The newest element (row or tombstone): note it somewhere Warden cannot write, check it later. */
+  readonly head?: ChainHead;
+  /** The outcome of VerifyOptions.expectHead; `ok` false makes the chain not ok. */
+  readonly noted?: { readonly seq: number; readonly ok: boolean; readonly reason?: string };
+}
+
+export interface ChainHead {
+  readonly seq: number;
+  /** Hex SHA-256. */
+  readonly hash: string;
 }
 
 export interface VerifyReport {
@@ -124,7 +140,8 @@ export async function verifyArchive(sql: Sql, opts: VerifyOptions = {}): Promise
   const records = await checkRetentionRecords(sql, opts.runLogGraceMs ?? DEFAULT_RUN_LOG_GRACE_MS);
   const names = opts.chain !== undefined ? [opts.chain] : await listChains(sql);
   const chains: ChainReport[] = [];
-  for (const chain of names) chains.push(await verifyChain(sql, chain, batchSize, records.verdicts));
+  if (opts.expectHead !== undefined && opts.chain === undefined) throw new RangeError('expectHead needs the chain it was noted on');
+  for (const chain of names) chains.push(await verifyChain(sql, chain, batchSize, records.verdicts, opts.expectHead));
   const retention = records.report;
   // A batch's problem shows in every chain it deleted from; for one chain, only that chain counts.
   const recordsOk = opts.chain !== undefined || retention.problems.length === 0;
@@ -293,7 +310,21 @@ async function* chainTombstones(sql: Sql, chain: string, batchSize: number): Asy
   }
 }
 
-async function verifyChain(sql: Sql, chain: string, batchSize: number, verdicts: BatchVerdicts): Promise<ChainReport> {
+async function verifyChain(
+  sql: Sql,
+  chain: string,
+  batchSize: number,
+  verdicts: BatchVerdicts,
+  expectHead?: VerifyOptions['expectHead'],
+): Promise<ChainReport> {
+  let noted: { seq: number; ok: boolean; reason?: string } | undefined;
+  /** Checks the noted head against the element at `seq` with stored `hash`. */
+  const note = (seq: number, hash: Buffer) => {
+    if (expectHead === undefined || seq !== expectHead.seq || noted !== undefined) return;
+    noted = hash.equals(expectHead.hash)
+      ? { seq, ok: true }
+      : { seq, ok: false, reason: `chain_seq ${seq} no longer has the hash noted for it: the chain was rewritten from there or before` };
+  };
   let rows = 0;
   let tombstoned = 0;
   let firstBroken: BrokenRow | undefined;
@@ -315,6 +346,7 @@ async function verifyChain(sql: Sql, chain: string, batchSize: number, verdicts:
         const reason = checkRow(r, chain, seq, prevSeq, prevHash);
         if (reason !== undefined) firstBroken = { id: String(r.id), chainSeq: seq, stanzaId: r.stanza_id, ts: r.ts.toISOString(), reason };
       }
+      note(seq, r.hash);
       prevSeq = seq;
       prevHash = r.hash;
       row = await rowIt.next();
@@ -328,12 +360,18 @@ async function verifyChain(sql: Sql, chain: string, batchSize: number, verdicts:
           firstBroken = { id: 'tombstone', tombstone: true, chainSeq: seq, stanzaId: t.stanza_id, ts: t.ts.toISOString(), reason };
         }
       }
+      note(seq, t.hash);
       prevSeq = seq;
       prevHash = t.hash;
       tomb = await tombIt.next();
     }
   }
-  return firstBroken === undefined ? { chain, rows, tombstoned, ok: true } : { chain, rows, tombstoned, ok: false, firstBroken };
+  if (expectHead !== undefined && noted === undefined) {
+    noted = { seq: expectHead.seq, ok: false, reason: `the chain ends at chain_seq ${prevSeq}, before the noted head ${expectHead.seq}: rows were cut from its end` };
+  }
+  const head = prevSeq === 0 ? {} : { head: { seq: prevSeq, hash: prevHash.toString('hex') } };
+  const ok = firstBroken === undefined && noted?.ok !== false;
+  return { chain, rows, tombstoned, ok, ...(firstBroken !== undefined && { firstBroken }), ...head, ...(noted !== undefined && { noted }) };
 }
 
 /** Why an element (row or tombstone) at `seq` with `prevHashOf` does not follow the previous one. */

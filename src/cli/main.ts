@@ -65,7 +65,8 @@ const USAGE = `Usage: warden <command>
   account delete <name>                   delete a console account (its sessions and tokens
                                           end); never the last administrator
   token create [--label <text>]           create an admin API token; it is printed once
-  archive verify [--chain <name>]         check the archive's hash chains; exit 3 when broken
+  archive verify [--chain <name> [--expect <seq>:<hash>]]
+                                          check the archive's hash chains (and a head noted earlier); exit 3 when broken
   migrate                                 apply pending database migrations
   help                                    show this text
 
@@ -290,15 +291,25 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
       if (sub !== 'verify') {
         throw new UsageError(sub === undefined ? 'archive: missing subcommand (verify)' : `archive: unknown subcommand ${JSON.stringify(sub)}`);
       }
-      const { values } = parse(rest, { chain: { type: 'string' } }, []);
+      const { values } = parse(rest, { chain: { type: 'string' }, expect: { type: 'string' } }, []);
+      let expectHead: { seq: number; hash: Buffer } | undefined;
+      if (values.expect !== undefined) {
+        const m = /^([1-9][0-9]{0,15}):([0-9a-fA-F]{64})$/.exec(values.expect);
+        if (m === null) throw new UsageError('--expect: a noted head as <chain_seq>:<64 hex digits>, as verify printed it');
+        if (values.chain === undefined) throw new UsageError('--expect: name the chain the head was noted on with --chain');
+        expectHead = { seq: Number(m[1]), hash: Buffer.from(m[2]!, 'hex') };
+      }
       return withDatabase(io, async (db) => {
-        const report = await verifyArchive(db.sql, values.chain === undefined ? {} : { chain: values.chain });
+        const report = await verifyArchive(db.sql, { ...(values.chain !== undefined && { chain: values.chain }), ...(expectHead !== undefined && { expectHead }) });
         if (values.chain !== undefined && report.chains.every((c) => c.rows === 0)) throw new CliError(`the archive has no chain ${values.chain}`);
         for (const c of report.chains) {
           const b = c.firstBroken;
           const deleted = c.tombstoned > 0 ? `, ${c.tombstoned} deleted by retention` : '';
           out(b === undefined ? `chain ${c.chain}: ${c.rows} rows${deleted}, intact`
             : `chain ${c.chain}: ${c.rows} rows, BROKEN at chain_seq ${b.chainSeq} (id ${b.id}, stanza ${b.stanzaId}, ${b.ts}): ${b.reason}`);
+          // Noted somewhere Warden cannot write, this shows a later rewrite or cut (--expect).
+          if (c.head !== undefined) out(`  head ${c.head.seq}:${c.head.hash}`);
+          if (c.noted !== undefined) out(c.noted.ok ? `  noted head ${c.noted.seq}: still there` : `  noted head ${c.noted.seq}: ${c.noted.reason ?? 'does not hold'}`);
         }
         // Retention's records span every chain: reported when the whole archive is verified.
         const { retention } = report;

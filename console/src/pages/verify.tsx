@@ -6,6 +6,7 @@
 // outside Warden, and checks a head kept earlier: it must still be in the chain, unchanged.
 import { useState } from 'preact/hooks';
 import { get, problemFrom } from '../api.ts';
+import { CopyButton } from '../components/copy.tsx';
 import { ProblemBox } from '../components/problem.tsx';
 import { formatTime } from '../format.ts';
 import type { AccessLogVerify, ArchiveVerify, Me, Problem } from '../types.ts';
@@ -56,6 +57,7 @@ export function VerifyPage({ me }: { me: Me }) {
                   <th class="num" title="Rows retention deleted, still accounted for by their tombstones">Deleted by retention</th>
                   <th>State</th>
                   <th>First broken row</th>
+                  <th title="Note it somewhere Warden cannot write; checking it later shows a chain rewritten or cut from its end">Head</th>
                 </tr>
               </thead>
               <tbody>
@@ -69,6 +71,15 @@ export function VerifyPage({ me }: { me: Me }) {
                       {c.firstBroken
                         ? `#${c.firstBroken.chainSeq}${c.firstBroken.tombstone ? ' (a tombstone)' : ''} (${c.firstBroken.stanzaId}, ${formatTime(c.firstBroken.ts)}): ${c.firstBroken.reason}`
                         : '–'}
+                    </td>
+                    <td>
+                      {c.head ? (
+                        <span class="mono">
+                          #{c.head.seq} {c.head.hash.slice(0, 12)}… <CopyButton text={`${c.head.seq}:${c.head.hash}`} label="Copy head" title={`chain ${c.chain}, head ${c.head.seq}:${c.head.hash}`} />
+                        </span>
+                      ) : (
+                        '–'
+                      )}
                     </td>
                   </tr>
                 ))}

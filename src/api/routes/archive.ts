@@ -12,7 +12,7 @@ import type { AccessLog } from '../../audit/access-log.types.ts';
 import { verifyArchive } from '../../audit/archive-verify.ts';
 import type { Logger } from '../../log.ts';
 import { recordOrRefuse } from '../access-log-unavailable.ts';
-import { notFound, problemSchema } from '../errors.ts';
+import { badRequest, notFound, problemSchema } from '../errors.ts';
 import { principalOf } from '../principal.ts';
 
 export interface ArchiveRoutesDeps {
@@ -44,6 +44,10 @@ const chainReportSchema = {
         reason: { type: 'string' },
       },
     },
+    // The newest element: note it outside Warden, pass it back as expectSeq/expectHash later.
+    head: { type: 'object', required: ['seq', 'hash'], properties: { seq: { type: 'integer' }, hash: { type: 'string' } } },
+    // The noted head's check, when one was given.
+    noted: { type: 'object', required: ['seq', 'ok'], properties: { seq: { type: 'integer' }, ok: { type: 'boolean' }, reason: { type: 'string' } } },
   },
 } as const;
 
@@ -72,7 +76,7 @@ export const verifyReportSchema = {
 export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
   const accessLog = deps.accessLog ?? createAccessLogStore(deps.sql);
   return async (app) => {
-    app.get<{ Querystring: { chain?: string } }>(
+    app.get<{ Querystring: { chain?: string; expectSeq?: number; expectHash?: string } }>(
       '/verify',
       {
         config: { roles: ['auditor', 'admin'] },
@@ -80,14 +84,22 @@ export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
           querystring: {
             type: 'object',
             additionalProperties: false,
-            properties: { chain: { type: 'string', minLength: 1, maxLength: 1023 } },
+            properties: {
+              chain: { type: 'string', minLength: 1, maxLength: 1023 },
+              // A head of `chain` noted earlier (both, and the chain, or none).
+              expectSeq: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER },
+              expectHash: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+            },
           },
           response: { 200: verifyReportSchema, 400: problemSchema, 404: problemSchema, 503: problemSchema },
         },
       },
       async (request) => {
-        const { chain } = request.query;
-        const report = await verifyArchive(deps.sql, chain === undefined ? {} : { chain });
+        const { chain, expectSeq, expectHash } = request.query;
+        if ((expectSeq === undefined) !== (expectHash === undefined)) throw badRequest('expectSeq and expectHash: give both (a noted head) or neither.');
+        if (expectSeq !== undefined && chain === undefined) throw badRequest('chain: a noted head belongs to one chain; name it.');
+        const expectHead = expectSeq !== undefined && expectHash !== undefined ? { seq: expectSeq, hash: Buffer.from(expectHash, 'hex') } : undefined;
+        const report = await verifyArchive(deps.sql, { ...(chain !== undefined && { chain }), ...(expectHead !== undefined && { expectHead }) });
         // A mistyped chain name must not read as "0 rows, intact".
         if (chain !== undefined && report.chains.every((c) => c.rows + c.tombstoned === 0)) {
           throw notFound(`The archive has no chain ${JSON.stringify(chain)}.`, 'urn:warden:problem:chain-not-found', 'No such chain');
@@ -105,6 +117,7 @@ export function archiveRoutes(deps: ArchiveRoutesDeps): FastifyPluginAsync {
               chains: report.chains.length,
               ...(broken.length > 0 && { broken }),
               ...(report.retention.problems.length > 0 && { retentionProblems: report.retention.problems.length }),
+              ...(expectHead !== undefined && { notedHeadOk: report.chains[0]?.noted?.ok ?? false }),
             },
           },
           deps.log,
