@@ -16,18 +16,20 @@
 -- Forward-only: never edit this file after it has landed; add a new NNNN_name.sql instead.
 ALTER TABLE access_log ADD COLUMN token_id text;
 
-CREATE FUNCTION access_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+-- One trigger function for every append-only table of the record (access_log here,
+-- export_messages in 0013): it names the table it refuses a change to.
+CREATE FUNCTION refuse_append_only_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  RAISE EXCEPTION 'access_log is append-only: % is not allowed', TG_OP
+  RAISE EXCEPTION '% is append-only: % is not allowed', TG_TABLE_NAME, TG_OP
     USING ERRCODE = 'insufficient_privilege',
-          HINT = 'Entries are only ever added; verify the hash chain with GET /api/v1/access-log/verify.';
+          HINT = 'Rows are only ever added; verify them with GET /api/v1/access-log/verify.';
 END
 $$;
 
 -- Statement-level: refused even when the statement would touch no row.
 CREATE TRIGGER access_log_no_update_or_delete
   BEFORE UPDATE OR DELETE ON access_log
-  FOR EACH STATEMENT EXECUTE FUNCTION access_log_refuse_change();
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_append_only_change();
 CREATE TRIGGER access_log_no_truncate
   BEFORE TRUNCATE ON access_log
-  FOR EACH STATEMENT EXECUTE FUNCTION access_log_refuse_change();
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_append_only_change();

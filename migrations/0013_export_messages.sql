@@ -34,19 +34,13 @@ CREATE INDEX export_messages_stanza_id ON export_messages (stanza_id, export_id)
 -- An export's access-log entries by export id (the messageId lookup joins through it).
 CREATE INDEX access_log_export_id ON access_log ((detail ->> 'exportId')) WHERE action = 'export';
 
--- Append-only like access_log (0011): UPDATE, DELETE and TRUNCATE are refused, whoever runs them.
--- The table owner can still disable the triggers; the digests in the chain expose such an edit.
-CREATE FUNCTION export_messages_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  RAISE EXCEPTION 'export_messages is append-only: % is not allowed', TG_OP
-    USING ERRCODE = 'insufficient_privilege',
-          HINT = 'Rows are only ever added; verify them with GET /api/v1/access-log/verify.';
-END
-$$;
+-- Append-only like access_log, by 0011's trigger function: UPDATE, DELETE and TRUNCATE are
+-- refused, whoever runs them. The table owner can still disable the triggers; the digests in the
+-- chain expose such an edit.
 
 CREATE TRIGGER export_messages_no_update_or_delete
   BEFORE UPDATE OR DELETE ON export_messages
-  FOR EACH STATEMENT EXECUTE FUNCTION export_messages_refuse_change();
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_append_only_change();
 CREATE TRIGGER export_messages_no_truncate
   BEFORE TRUNCATE ON export_messages
-  FOR EACH STATEMENT EXECUTE FUNCTION export_messages_refuse_change();
+  FOR EACH STATEMENT EXECUTE FUNCTION refuse_append_only_change();
