@@ -513,20 +513,7 @@ export async function failInterruptedExports(sql: Sql, accessLog: AccessLog, nod
     UPDATE exports SET status = 'failed', failure = 'interrupted', finished_at = clock_timestamp()
     WHERE status = 'running' AND (node = ${node} OR node IS NULL)
     RETURNING id, account, format, query`;
-  for (const r of rows) {
-    // What reached the client is unknown: the process that knew is gone. Every message it
-    // recorded may have (ids are recorded before their batch is sent), so the entry names them all.
-    const recorded = await recordedIds(sql, String(r.id));
-    await accessLog.record({
-      principal: SYSTEM_PRINCIPAL,
-      ip: 'server',
-      action: 'export',
-      query: { ...r.query, format: r.format },
-      messageIds: recorded.first,
-      messageCount: recorded.digest.count,
-      detail: { exportId: String(r.id), phase: 'failed', failure: 'interrupted', account: r.account, ...sealOf(recorded.digest) },
-    });
-  }
+  for (const r of rows) await recordLateEnd(sql, accessLog, { ...r, id: String(r.id) }, { phase: 'failed', failure: 'interrupted' });
   return rows.map((r) => String(r.id));
 }
 
@@ -546,19 +533,31 @@ export async function sealUnloggedExportEnds(sql: Sql, accessLog: AccessLog): Pr
         SELECT 1 FROM access_log a
         WHERE a.action = 'export' AND a.detail ->> 'exportId' = e.id::text AND a.detail ->> 'idsSha256' IS NOT NULL)
     ORDER BY e.id`;
-  for (const r of rows) {
-    const recorded = await recordedIds(sql, r.id);
-    await accessLog.record({
-      principal: SYSTEM_PRINCIPAL,
-      ip: 'server',
-      action: 'export',
-      query: { ...r.query, format: r.format },
-      messageIds: recorded.first,
-      messageCount: recorded.digest.count,
-      detail: { exportId: r.id, phase: 'sealed-late', status: r.status, ...(r.failure !== null && { failure: r.failure }), account: r.account, ...sealOf(recorded.digest) },
-    });
-  }
+  for (const r of rows) await recordLateEnd(sql, accessLog, r, { phase: 'sealed-late', status: r.status, ...(r.failure !== null && { failure: r.failure }) });
   return rows.map((r) => r.id);
+}
+
+/**
+ * The end entry the system writes for an export whose own process could not: what reached the
+ * client is unknown (the process that knew is gone), and every message it recorded may have
+ * (ids are recorded before their batch is sent), so the entry counts and seals them all.
+ */
+async function recordLateEnd(
+  sql: Sql,
+  accessLog: AccessLog,
+  e: { readonly id: string; readonly account: string; readonly format: ExportFormat; readonly query: Record<string, unknown> },
+  end: Record<string, unknown>,
+): Promise<void> {
+  const recorded = await recordedIds(sql, e.id);
+  await accessLog.record({
+    principal: SYSTEM_PRINCIPAL,
+    ip: 'server',
+    action: 'export',
+    query: { ...e.query, format: e.format },
+    messageIds: recorded.first,
+    messageCount: recorded.digest.count,
+    detail: { exportId: e.id, ...end, account: e.account, ...sealOf(recorded.digest) },
+  });
 }
 
 /** The end entry's seal over an export's recorded ids (checked by access-log verify). */
@@ -899,7 +898,8 @@ export async function startExport(opts: ExportRunOptions): Promise<ExportRun> {
       let status: ExportStatus = complete ? 'complete' : 'failed';
       // The access-log entry before the manifest (which is written either way: it says what the
       // client got): a manifest that no longer says running has its end logged, or logging it
-      // failed — which access-log verify then reports, as it relies on this order.
+      // failed — which access-log verify then reports, as it relies on this order, until the next
+      // start seals it late (sealUnloggedExportEnds).
       try {
         if (complete) {
           await accessLog.record({
