@@ -116,6 +116,24 @@ function accountLifecycle(getEnv: () => CliIo['env'], getDb: () => TestDatabase 
     }
   });
 
+  it('stores no admin token the access log cannot record', async () => {
+    const db = getDb();
+    if (db === undefined) return;
+    await db.sql.unsafe(`CREATE FUNCTION access_log_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'down (test)'; END $$`);
+    await db.sql`CREATE TRIGGER access_log_down BEFORE INSERT ON access_log FOR EACH STATEMENT EXECUTE FUNCTION access_log_down()`;
+    try {
+      const r = await run(getEnv(), ['token', 'create', '--label', 'unlogged']);
+      expect(r.code).toBe(EXIT_ERROR);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/access log could not record the new token, so it was not kept \(down \(test\)\)/);
+    } finally {
+      await db.sql`DROP TRIGGER access_log_down ON access_log`;
+      await db.sql`DROP FUNCTION access_log_down()`;
+    }
+    expect(await db.sql`SELECT 1 FROM admin_tokens WHERE label = 'unlogged'`).toHaveLength(0);
+    expect(await db.sql`SELECT 1 FROM revoked_bootstrap_tokens`).toHaveLength(0);
+  });
+
   it('refuses to delete the last administrator account', async () => {
     const admins = (await run(getEnv(), ['account', 'list'])).stdout.split('\n').filter((l) => l.split('\t')[1] === 'admin').map((l) => l.split('\t')[0]);
     expect(admins).toEqual(['cli-admin']);

@@ -272,15 +272,21 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
         const token = generateToken();
         const audit = cliAudit(db, io.env);
         const store = createApiTokenStore(db.sql);
-        const id = await store.add(token, label, { createdBy: audit.actor });
+        // The token and its access-log entry commit together: an admin token nobody can see in the
+        // access log is never stored, let alone handed out.
+        let unrecorded: unknown;
+        const id = await store
+          .add(token, label, { createdBy: audit.actor }, (tx, made) =>
+            audit.entry('token.create', { tokenId: made, label, account: null, createdBy: audit.actor, expiresAt: null })(tx).catch((err: unknown) => {
+              unrecorded = err;
+              throw err;
+            }),
+          )
+          .catch((err: unknown) => {
+            if (unrecorded === undefined) throw err;
+            throw new CliError(`the access log could not record the new token, so it was not kept (${unrecorded instanceof Error ? unrecorded.message : String(unrecorded)})`);
+          });
         if (id === undefined) throw new CliError('the new token could not be stored');
-        try {
-          await audit.record('token.create', { tokenId: id, label, account: null, createdBy: audit.actor, expiresAt: null });
-        } catch (err) {
-          // An admin token nobody can see in the access log is not handed out.
-          await store.revoke(id, audit.actor);
-          throw new CliError(`the access log could not record the new token, so it was not kept (${err instanceof Error ? err.message : String(err)})`);
-        }
         // stdout holds the token alone, for `TOKEN=$(warden token create)`; the advice goes to stderr.
         out(token);
         io.stderr.write('This admin token is shown only once; keep it somewhere safe. Use it as "Authorization: Bearer <token>".\n');
@@ -378,7 +384,6 @@ function cliAudit(db: Database, env: CliIo['env']) {
     actor,
     /** An InTransaction step: the entry commits with the change. */
     entry: (action: AccessAction, query: Record<string, unknown>) => (tx: Parameters<typeof accessLog.recordIn>[0]) => accessLog.recordIn(tx, entryOf(action, query)),
-    record: (action: AccessAction, query: Record<string, unknown>) => accessLog.record(entryOf(action, query)),
   };
 }
 

@@ -8,6 +8,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Sql, TransactionSql } from 'postgres';
 import type { Role } from '../api/principal.ts';
+import type { InTransaction } from '../audit/access-log.types.ts';
 
 export interface ApiTokenInfo {
   readonly id: string;
@@ -36,7 +37,12 @@ export interface ApiTokenStore {
    * Stores SHA-256(token) with a label, for an account or none (bootstrap); returns its id.
    * Undefined, and nothing stored, for a bootstrap token that was revoked: it stays revoked.
    */
-  add(token: string, label: string, opts?: { account?: string; expiresAt?: Date; createdBy?: string }): Promise<string | undefined>;
+  add(
+    token: string,
+    label: string,
+    opts?: { account?: string; expiresAt?: Date; createdBy?: string },
+    inTransaction?: (tx: TransactionSql, id: string) => Promise<void>,
+  ): Promise<string | undefined>;
   /** ADMIN_TOKEN at start: stores it unless it is already valid or was revoked (which it stays). */
   ensureBootstrap(token: string, label: string): Promise<BootstrapTokenState>;
   /**
@@ -60,7 +66,7 @@ export interface ApiTokenStore {
    * `inTransaction` runs only when a token was deleted, before the commit; if it throws, the
    * token stays valid.
    */
-  revoke(id: string, revokedBy?: string, inTransaction?: (tx: TransactionSql) => Promise<void>): Promise<boolean>;
+  revoke(id: string, revokedBy?: string, inTransaction?: InTransaction): Promise<boolean>;
   count(): Promise<number>;
   /** Forgets cached grants (after deleting an account, whose tokens the database removed). */
   clearCache(): void;
@@ -147,15 +153,19 @@ export function createApiTokenStore(sql: Sql, opts: ApiTokenStoreOptions = {}): 
     return grant;
   };
 
-  const add: ApiTokenStore['add'] = async (token, label, o = {}) => {
+  const add: ApiTokenStore['add'] = async (token, label, o = {}, inTransaction) => {
     const hash = hashToken(token);
-    // One statement: a bootstrap token is inserted only if its hash was never revoked.
-    const [row] = await sql<{ id: string }[]>`
-      INSERT INTO admin_tokens (token_hash, label, account, expires_at, created_by)
-      SELECT ${hash}, ${label}, ${o.account ?? null}, ${o.expiresAt ?? null}, ${o.createdBy ?? null}
-      WHERE ${o.account !== undefined} OR NOT EXISTS (SELECT 1 FROM revoked_bootstrap_tokens WHERE token_hash = ${hash})
-      RETURNING id`;
-    return row === undefined ? undefined : String(row.id);
+    return sql.begin(async (tx) => {
+      // One statement: a bootstrap token is inserted only if its hash was never revoked.
+      const [row] = await tx<{ id: string }[]>`
+        INSERT INTO admin_tokens (token_hash, label, account, expires_at, created_by)
+        SELECT ${hash}, ${label}, ${o.account ?? null}, ${o.expiresAt ?? null}, ${o.createdBy ?? null}
+        WHERE ${o.account !== undefined} OR NOT EXISTS (SELECT 1 FROM revoked_bootstrap_tokens WHERE token_hash = ${hash})
+        RETURNING id`;
+      if (row === undefined) return undefined;
+      await inTransaction?.(tx, String(row.id));
+      return String(row.id);
+    });
   };
 
   return {
